@@ -1,0 +1,24 @@
+"""Run benchmarks by name: `python -m benchmarks` runs them all, `python -m benchmarks dcgan` one."""
+
+import importlib
+import sys
+
+NAMES = ["readers", "dcgan", "pix2pix", "pggan", "style", "serving", "distributed"]
+
+
+def main(argv) -> int:
+    for name in argv or NAMES:
+        if name not in NAMES:
+            print(f"unknown benchmark {name!r} (known: {', '.join(NAMES)})", file=sys.stderr)
+            return 2
+        try:
+            module = importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError:
+            print(f"{name}: not available yet", flush=True)
+            continue
+        module.main()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,64 @@
+"""Measurement helpers shared by the benchmarks: timing statistics, matmul peak, peak memory."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+
+def timed(fn, repeats: int, warmup: int = 2) -> list[float]:
+    """Seconds per call of ``fn`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def rate_stats(seconds: list[float], items_per_call: float) -> dict:
+    """Items/s as median, min and max over the timed calls."""
+    rates = [items_per_call / s for s in seconds]
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """fp32 matmul GFLOP/s measured now, in this process (the roofline for the ratio)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    mm = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    secs = timed(lambda: mm(a, b).numpy(), repeats)
+    return 2 * n ** 3 / min(secs) / 1e9
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_flops_per_call(concrete_fn) -> float | None:
+    """FLOPs of a traced tf.function's graph, from TensorFlow's profiler (None if unavailable)."""
+    try:
+        from tensorflow.python.profiler import model_analyzer, option_builder
+
+        opts = option_builder.ProfileOptionBuilder.float_operation()
+        opts["output"] = "none"
+        info = model_analyzer.profile(concrete_fn.graph, options=opts)
+        return float(info.total_float_ops)
+    except Exception:  # the profiler is optional  # noqa: BLE001
+        return None
+
+
+def report(name: str, **figures) -> None:
+    """Print one workload's figures on one line each, `name: key = value`."""
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in value.items())
+        elif isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"{name}: {key} = {value}", flush=True)

@@ -1,0 +1,52 @@
+"""The `mri-gan` program: sub-commands, argument parsing and error reporting only.
+
+Each sub-command lives in ``mri_gan/commands/<name>.py`` and exposes ``register(subparsers)``,
+which adds its parser and sets ``func(args) -> int``. Heavy imports happen inside ``func`` so
+that ``mri-gan --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from mri_gan import __version__
+from mri_gan.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake on one line with exit code 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mri_gan.commands import COMMANDS
+
+    parser = _Parser(prog="mri-gan", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mri_gan {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for module in COMMANDS:
+        module.register(subparsers)
+    return parser
+
+
+def run(func, args) -> int:
+    """Call a command, turning user mistakes into one stderr line and exit code 2."""
+    try:
+        return int(func(args) or 0)
+    except UserError as err:
+        sys.stderr.write(f"mri-gan: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("mri-gan: interrupted\n")
+        return 130
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    return run(args.func, args)

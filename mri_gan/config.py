@@ -1,0 +1,206 @@
+"""Training configuration: one dataclass, presets per model (paper = Table 1), ``--set`` overrides.
+
+Standard library only. The `paper` presets are the paper's Table 1 (read with
+shared paper notes: Adam beta_1 = 0.5, Table 1 wins over the text's "0.01").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mri_gan.errors import UserError
+
+MODELS = ("dcgan", "cdcgan", "pix2pix", "pggan")
+PRESET_NAMES = ("paper", "quick", "smoke")
+
+#: keys that may differ between a run and its resume (the training budget and its cadence)
+BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
+               "keep_checkpoints"}
+
+
+@dataclass
+class TrainConfig:
+    model: str = "dcgan"
+    data: str = "phantom"
+    preset: str = "quick"
+    # shared by every model
+    image_size: int = 128
+    batch_size: int = 120
+    epochs: int = 1
+    steps: int | None = None          # overrides epochs when given
+    lr_g: float = 2e-4
+    lr_d: float = 1e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    seed: int = 0
+    precision: str = "float32"        # float32 | mixed_bfloat16 | mixed_float16
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    # cadence (budget keys)
+    log_every: int = 10
+    checkpoint_every: int = 200
+    sample_every: int = 200
+    val_every: int = 200
+    keep_checkpoints: int = 3
+    # generative models (dcgan, cdcgan, pggan)
+    z_dim: int = 100
+    sequences: list[str] = field(default_factory=lambda: ["t1"])   # generated channels
+    label_view: str = "source"        # source labels or "binary" (tumor / no_tumor)
+    # DCGAN widths
+    g_filters: int = 64
+    d_filters: int = 64
+    # pix2pix
+    source: list[str] = field(default_factory=lambda: ["t1"])
+    target: str = "flair"             # one sequence, or "any" for imputation
+    unet_depth: int = 7
+    unet_filters: int = 64
+    attention: bool = False
+    dropout: float = 0.5
+    l1_lambda: float = 100.0
+    patch_layers: int = 3             # 3 -> 70x70 receptive field
+    # pggan
+    start_size: int = 4
+    images_per_stage: int = 600_000
+    fmap_base: int = 2048
+    fmap_max: int = 256
+    pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
+    gp_weight: float = 10.0
+    drift_weight: float = 0.001
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "config") -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise UserError(where, f"unknown config key(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise UserError(path, f"cannot read config: {err}") from None
+        return cls.from_dict(data, str(path))
+
+    @property
+    def generative(self) -> bool:
+        return self.model in ("dcgan", "cdcgan", "pggan")
+
+    @property
+    def conditional(self) -> bool:
+        return self.model == "cdcgan"
+
+
+_PAPER = {
+    "dcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
+    "cdcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
+    "pix2pix": dict(batch_size=80, epochs=2000, lr_d=1e-4, lr_g=2e-4),
+    "pggan": dict(batch_size=100, epochs=2500, lr_d=1e-4, lr_g=2e-4),
+}
+
+PRESETS: dict[str, dict[str, dict]] = {
+    "paper": {m: dict(v, log_every=50, checkpoint_every=2000, sample_every=2000, val_every=2000)
+              for m, v in _PAPER.items()},
+    # a few CPU minutes that already give recognisable slices
+    "quick": {
+        "dcgan": dict(image_size=64, batch_size=32, steps=1500, lr_d=2e-4, lr_g=2e-4,
+                      g_filters=32, d_filters=32, log_every=25, checkpoint_every=500,
+                      sample_every=250),
+        "cdcgan": dict(image_size=64, batch_size=32, steps=1500, lr_d=2e-4, lr_g=2e-4,
+                       g_filters=32, d_filters=32, log_every=25, checkpoint_every=500,
+                       sample_every=250),
+        "pix2pix": dict(image_size=128, batch_size=8, steps=1500, unet_filters=32, lr_d=2e-4,
+                        lr_g=2e-4, log_every=25, checkpoint_every=500, sample_every=250,
+                        val_every=250),
+        "pggan": dict(image_size=128, batch_size=16, steps=3000, images_per_stage=6000,
+                      fmap_base=512, fmap_max=128, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
+                      beta_2=0.99, log_every=25, checkpoint_every=500, sample_every=500),
+    },
+    # seconds, for tests
+    "smoke": {
+        "dcgan": dict(image_size=32, batch_size=4, steps=4, g_filters=8, d_filters=8, z_dim=16,
+                      log_every=1, checkpoint_every=2, sample_every=2),
+        "cdcgan": dict(image_size=32, batch_size=4, steps=4, g_filters=8, d_filters=8, z_dim=16,
+                       log_every=1, checkpoint_every=2, sample_every=2),
+        "pix2pix": dict(image_size=32, batch_size=4, steps=4, unet_depth=4, unet_filters=8,
+                        log_every=1, checkpoint_every=2, sample_every=2, val_every=2),
+        "pggan": dict(image_size=16, batch_size=4, steps=8, images_per_stage=8, fmap_base=32,
+                      fmap_max=16, z_dim=16, log_every=1, checkpoint_every=4, sample_every=4),
+    },
+}
+
+
+def _coerce(current, value: str, key: str):
+    """Parse a ``--set`` value to the type of the field it replaces."""
+    try:
+        if isinstance(current, bool):
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(value)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, list):
+            return [v for v in value.split(",") if v]
+        if current is None:  # optional ints (steps)
+            return None if value.lower() in ("none", "") else int(value)
+        return value
+    except ValueError:
+        raise UserError("--set", f"{key}={value!r} is not a valid {type(current).__name__}") from None
+
+
+def parse_sets(items) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UserError("--set", f"expected key=value, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def resolve(model: str, preset: str = "quick", data: str = "phantom", overrides=None) -> TrainConfig:
+    """The config for a model: defaults, then the preset, then ``--set`` overrides."""
+    if model not in MODELS:
+        raise UserError("--model", f"unknown model {model!r} (known: {', '.join(MODELS)})")
+    if preset not in PRESET_NAMES:
+        raise UserError("--preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
+    cfg = TrainConfig(model=model, preset=preset, data=data)
+    for key, value in PRESETS[preset][model].items():
+        setattr(cfg, key, value)
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    for dotted, value in (overrides or {}).items():
+        key = dotted.split(".")[-1]
+        if key not in fields or key in ("model", "data", "preset"):
+            raise UserError("--set", f"unknown config key {dotted!r}")
+        setattr(cfg, key, _coerce(getattr(cfg, key), value, dotted))
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    if cfg.image_size not in (16, 32, 64, 128, 256, 512):
+        raise UserError("--set", f"image_size={cfg.image_size} must be a power of two from 16 to 512")
+    if cfg.batch_size < 1:
+        raise UserError("--set", "batch_size must be positive")
+    if cfg.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
+        raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16)")
+    if cfg.steps is not None and cfg.steps < 1:
+        raise UserError("--set", "steps must be positive")
+
+
+def differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
+    """Fields that differ between two configs, budget keys excepted."""
+    a, b = saved.to_dict(), new.to_dict()
+    return [k for k in a if k not in BUDGET_KEYS and a[k] != b.get(k)]

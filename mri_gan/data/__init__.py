@@ -1,0 +1,1 @@
+"""Data: readers per format -> records, the embedded phantom, preprocessing, splits, tf.data."""

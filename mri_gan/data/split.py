@@ -1,0 +1,61 @@
+"""Subject-level splits, deterministic by seed, persisted as split.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mri_gan.errors import UserError
+
+SPLITS = ("train", "val", "test")
+
+
+def split_subjects(subjects, seed: int = 0, val_fraction: float = 0.15,
+                   test_fraction: float = 0.15) -> dict[str, list[str]]:
+    """Shuffle unique subjects with ``seed`` and cut them into train / val / test.
+
+    Each non-empty fraction gets at least one subject when there are three or more subjects.
+    """
+    unique = sorted(set(str(s) for s in subjects))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    shuffled = [unique[i] for i in order]
+    n = len(shuffled)
+    n_val = int(round(n * val_fraction))
+    n_test = int(round(n * test_fraction))
+    if n >= 3:
+        n_val = max(n_val, 1 if val_fraction > 0 else 0)
+        n_test = max(n_test, 1 if test_fraction > 0 else 0)
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        raise UserError("split", f"{n} subject(s) are too few for val {val_fraction} / test {test_fraction}")
+    split = {"train": sorted(shuffled[:n_train]),
+             "val": sorted(shuffled[n_train:n_train + n_val]),
+             "test": sorted(shuffled[n_train + n_val:])}
+    check_disjoint(split)
+    return split
+
+
+def check_disjoint(split: dict[str, list[str]], where: str = "split") -> None:
+    """Refuse a subject that appears in two splits."""
+    seen: dict[str, str] = {}
+    for name in SPLITS:
+        for subject in split.get(name, []):
+            if subject in seen:
+                raise UserError(where, f"subject {subject!r} is in both {seen[subject]} and {name}")
+            seen[subject] = name
+
+
+def save_split(split: dict[str, list[str]], path: Path) -> None:
+    check_disjoint(split, str(path))
+    Path(path).write_text(json.dumps(split, indent=1) + "\n")
+
+
+def load_split(path: Path) -> dict[str, list[str]]:
+    try:
+        split = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise UserError(path, f"cannot read split: {err}") from None
+    check_disjoint(split, str(path))
+    return split
