@@ -36,3 +36,25 @@ def cli():
         return proc
 
     return run
+
+
+def make_slices(subjects: int = 6, per_subject: int = 4, size: int = 32, seed: int = 0,
+                labels=("tumor", "no_tumor")):
+    """A small in-memory SliceSet of smooth random 4-sequence images (no reader involved)."""
+    import numpy as np
+
+    from mri_gan.data.records import SEQUENCES, Record
+    from mri_gan.data.slice_set import from_records
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    records = []
+    for s in range(subjects):
+        for k in range(per_subject):
+            base = 0.5 + 0.4 * np.sin(6 * xx + rng.uniform(0, 3)) * np.cos(5 * yy + rng.uniform(0, 3))
+            images = {q: np.clip(base * (0.6 + 0.1 * i) + 0.05 * rng.standard_normal(base.shape), 0, 1)
+                      .astype(np.float32) for i, q in enumerate(SEQUENCES)}
+            mask = (xx - 0.5) ** 2 + (yy - 0.5) ** 2 < 0.16
+            records.append(Record(f"s{s:02d}", k, images, labels[s % len(labels)], mask, mask & (xx > 0.5),
+                                  "synthetic"))
+    return from_records(records, size, source="synthetic", kind="synthetic")

@@ -49,9 +49,10 @@ class SliceSet:
     def of_subjects(self, subjects) -> "SliceSet":
         return self.subset(np.isin(self.subjects, list(subjects)))
 
-    def channels(self, sequences) -> np.ndarray:
-        """Images of the named sequences stacked as channels: [N, H, W, len(sequences)]."""
-        return self.images[..., [SEQUENCES.index(s) for s in sequences]]
+    def channels(self, sequences, index=None) -> np.ndarray:
+        """Images of the named sequences as channels: [N, H, W, len(sequences)] (rows ``index``)."""
+        images = self.images if index is None else self.images[index]
+        return images[..., [SEQUENCES.index(s) for s in sequences]]
 
     def has(self, sequences) -> np.ndarray:
         """[N] bool: slices that have every one of the named sequences."""

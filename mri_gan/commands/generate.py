@@ -1,0 +1,21 @@
+"""`mri-gan generate`: sample a trained generative run (or an exported model)."""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="generate images from a DCGAN / cDCGAN / PGGAN run")
+    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--n", type=int, required=True, help="number of images")
+    p.add_argument("--label", help="class to generate (conditional models)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder: <label or all>/<index>.png + samples.npz")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mri_gan import inference
+
+    task = inference.load_task(args.run)
+    images, labels = inference.generate(task, args.n, args.label, args.seed)
+    out = inference.write_generated(images, labels, task.meta["label_names"], args.out)
+    print(f"wrote {len(images)} images to {out}")
+    return 0

@@ -1,0 +1,158 @@
+"""Using a trained run: load its task from the run directory, generate, balance, write images."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from mri_gan.config import TrainConfig
+from mri_gan.data.preprocess import to_uint8
+from mri_gan.errors import UserError
+
+
+def load_run(run_dir) -> tuple[TrainConfig, dict]:
+    """A run's config and model.json, with one-line errors for a folder that is not a run."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(run_dir, "no such run directory")
+    for name in ("config.json", "model.json"):
+        if not (run_dir / name).exists():
+            raise UserError(run_dir, f"not a run directory ({name} missing)")
+    cfg = TrainConfig.load(run_dir / "config.json")
+    try:
+        meta = json.loads((run_dir / "model.json").read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(run_dir / "model.json", f"not valid JSON: {err}") from None
+    return cfg, meta
+
+
+def load_task(run_dir):
+    """The run's task with the weights of its newest readable checkpoint."""
+    import tensorflow as tf
+
+    from mri_gan.models import task_class
+    from mri_gan.training.checkpoints import restore_latest
+
+    cfg, meta = load_run(run_dir)
+    task = task_class(cfg.model)(cfg, meta)
+    task.build()
+    restore_latest(tf.train.Checkpoint(**task.trackables()), Path(run_dir) / "checkpoints", partial=True)
+    return task
+
+
+def label_index(meta: dict, label: str | None, conditional: bool, where: str = "--label") -> np.ndarray | None:
+    if label is None:
+        return None
+    if not conditional:
+        raise UserError(where, "this model is unconditional; train cdcgan (or a conditional pggan) "
+                               "to generate a chosen class")
+    names = meta["label_names"]
+    if label not in names:
+        raise UserError(where, f"unknown label {label!r} (this run knows: {', '.join(names)})")
+    return np.int32(names.index(label))
+
+
+def generate(task, n: int, label: str | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n images [n, H, W, C] in [-1, 1] and their label indices (-1 when unconditional).
+
+    A conditional model without ``label`` generates the classes in turn."""
+    if n < 1:
+        raise UserError("--n", "must be at least 1")
+    rng = np.random.default_rng([seed, 11])
+    conditional = bool(getattr(task, "num_classes", 0))
+    chosen = label_index(task.meta, label, conditional)
+    if conditional:
+        labels = (np.full(n, chosen, np.int32) if chosen is not None
+                  else np.arange(n, dtype=np.int32) % task.num_classes)
+    else:
+        labels = None
+    images = task.generate(task.noise(rng, n), labels)
+    return images, labels if labels is not None else np.full(n, -1, np.int32)
+
+
+def atomic_dir(out) -> tuple[Path, Path]:
+    """(final path, temporary sibling) for writing a folder all at once."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise UserError(out, "exists and is not empty; choose a new --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def commit_dir(tmp: Path, out: Path) -> None:
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+
+
+def write_generated(images: np.ndarray, labels: np.ndarray, label_names: list[str], out) -> Path:
+    """DESIGN layout: OUT/<label or all>/<index>.png (first channel, uint8) and OUT/samples.npz."""
+    import cv2
+
+    out, tmp = atomic_dir(out)
+    try:
+        for i, (img, lab) in enumerate(zip(images, labels)):
+            folder = tmp / (label_names[lab] if lab >= 0 else "all")
+            folder.mkdir(exist_ok=True)
+            cv2.imwrite(str(folder / f"{i:05d}.png"), to_uint8(img[..., 0]))
+        np.savez_compressed(tmp / "samples.npz", images=images.astype(np.float32), labels=labels,
+                            label_names=np.array(label_names))
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def balance_plan(labels: np.ndarray, label_names: list[str]) -> dict[str, int]:
+    """Synthetic images needed per class to bring every class to the majority count."""
+    counts = Counter(label_names[i] for i in labels if i >= 0)
+    if not counts:
+        raise UserError("--data", "the source has no labels to balance")
+    top = max(counts.values())
+    return {name: top - counts.get(name, 0) for name in label_names}
+
+
+def balance(task, data, out, seed: int = 0) -> dict:
+    """Write a balanced copy of a labelled source: its real images plus synthetic minority images.
+
+    Layout OUT/<class>/real_<subject>_<slice>.png and OUT/<class>/synthetic_<k>.png (uint8 gray,
+    the model's size), so a classifier can train on OUT directly. Returns the counts."""
+    import cv2
+
+    if not getattr(task, "num_classes", 0):
+        raise UserError("--run", "balancing needs a conditional model (cdcgan or conditional pggan)")
+    names = task.meta["label_names"]
+    labels = task.labels_of(data)
+    source_names = ["no_tumor", "tumor"] if task.cfg.label_view == "binary" else data.label_names
+    if list(source_names) != list(names):
+        raise UserError("--data", f"labels {source_names} differ from the run's {names}")
+    plan = balance_plan(labels, names)
+    channel = task.cfg.sequences[0]
+    out, tmp = atomic_dir(out)
+    try:
+        for name in names:
+            (tmp / name).mkdir()
+        real = data.channels([channel])[..., 0]
+        for img, lab, subj, k in zip(real, labels, data.subjects, data.slice_index):
+            if lab >= 0:
+                safe = str(subj).replace("/", "_").replace(os.sep, "_")
+                cv2.imwrite(str(tmp / names[lab] / f"real_{safe}_{k}.png"), to_uint8(img))
+        for c, name in enumerate(names):
+            if plan[name]:
+                rng = np.random.default_rng([seed, 13, c])
+                imgs = task.generate(task.noise(rng, plan[name]), np.full(plan[name], c, np.int32))
+                for k, img in enumerate(imgs):
+                    cv2.imwrite(str(tmp / name / f"synthetic_{k:05d}.png"), to_uint8(img[..., 0]))
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    counts = Counter(names[i] for i in labels if i >= 0)
+    return {name: {"real": counts.get(name, 0), "synthetic": plan[name]} for name in names}

@@ -1,0 +1,60 @@
+"""Losses as pure tensor functions returning one value per example (reduce with
+``tf.nn.compute_average_loss`` against the global batch)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _per_example_mean(x: tf.Tensor) -> tf.Tensor:
+    """Average over every axis but the batch axis (PatchGAN maps -> one value per example)."""
+    x = tf.cast(x, tf.float32)
+    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+
+
+def bce_logits(target: float, logits: tf.Tensor) -> tf.Tensor:
+    """Sigmoid cross-entropy of logits against a constant target, per example."""
+    logits = tf.cast(logits, tf.float32)
+    return _per_example_mean(tf.nn.sigmoid_cross_entropy_with_logits(
+        labels=tf.fill(tf.shape(logits), target), logits=logits))
+
+
+def discriminator_bce(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
+    """D loss: real pairs vs ones + fake pairs vs zeros, per example."""
+    return bce_logits(1.0, real_logits) + bce_logits(0.0, fake_logits)
+
+
+def generator_bce(fake_logits: tf.Tensor) -> tf.Tensor:
+    """Non-saturating G loss: fakes vs ones, per example."""
+    return bce_logits(1.0, fake_logits)
+
+
+def l1(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean absolute difference per example; with ``weights`` a weighted mean over pixels."""
+    diff = tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))
+    if weights is None:
+        return _per_example_mean(diff)
+    w = tf.cast(tf.broadcast_to(weights, tf.shape(diff)), tf.float32)
+    flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
+    return tf.reduce_sum(flat(diff * w), 1) / tf.maximum(tf.reduce_sum(flat(w), 1), 1.0)
+
+
+def accuracy_from_logits(logits: tf.Tensor, real: bool) -> tf.Tensor:
+    """Fraction of a per-example decision (mean over patches) that is right, per example."""
+    p = _per_example_mean(tf.sigmoid(tf.cast(logits, tf.float32)))
+    return tf.cast(p > 0.5 if real else p <= 0.5, tf.float32)
+
+
+def wasserstein_d(real_scores: tf.Tensor, fake_scores: tf.Tensor) -> tf.Tensor:
+    """WGAN critic loss per example: D(fake) - D(real)."""
+    return _per_example_mean(fake_scores) - _per_example_mean(real_scores)
+
+
+def wasserstein_g(fake_scores: tf.Tensor) -> tf.Tensor:
+    """WGAN generator loss per example: -D(fake)."""
+    return -_per_example_mean(fake_scores)
+
+
+def drift(real_scores: tf.Tensor) -> tf.Tensor:
+    """PGGAN drift penalty per example: D(real)^2."""
+    return _per_example_mean(tf.square(tf.cast(real_scores, tf.float32)))

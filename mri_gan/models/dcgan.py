@@ -1,0 +1,183 @@
+"""DCGAN and its class-conditional variant (paper section 3.1).
+
+G: uniform z -> dense -> reshape 4x4 -> transposed convolutions (stride 2, BN, LeakyReLU) up to
+the image size -> tanh. D: stride-2 convolutions with channels doubling, BN on every layer but
+the first, LeakyReLU, one logit (the sigmoid lives in the loss). Binary cross-entropy.
+The conditional model joins a label embedding to z and a label plane to D's input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_gan import losses
+from mri_gan.data.slice_set import SliceSet
+from mri_gan.models.layers import batch_norm, label_plane, leaky
+from mri_gan.models.task import GANTask, tile
+
+
+def _levels(image_size: int) -> int:
+    levels = int(math.log2(image_size // 4))
+    if 4 * 2 ** levels != image_size or levels < 2:
+        raise ValueError(f"image_size {image_size} must be a power of two >= 16")
+    return levels
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class DCGANGenerator(keras.Model):
+    """z [N, z_dim] (and labels [N] when conditional) -> images [N, size, size, channels] in [-1, 1]."""
+
+    def __init__(self, image_size=128, channels=1, z_dim=100, filters=64, num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.channels, self.z_dim = image_size, channels, z_dim
+        self.filters, self.num_classes = filters, num_classes
+        levels = _levels(image_size)
+        widths = [min(filters * 2 ** (levels - 1 - i), filters * 8) for i in range(levels)]
+        self.embed = keras.layers.Embedding(num_classes, 32) if num_classes else None
+        self.project = keras.layers.Dense(4 * 4 * widths[0], use_bias=False)
+        self.project_norm = batch_norm()
+        self.project_act = leaky()
+        self.reshape = keras.layers.Reshape((4, 4, widths[0]))
+        self.blocks = []
+        for width in widths[1:]:
+            self.blocks.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
+                                batch_norm(), leaky()])
+        self.to_image = keras.layers.Conv2DTranspose(channels, 4, 2, "same")
+        self.out_act = keras.layers.Activation("tanh", dtype="float32")
+
+    def call(self, z, labels=None, training=None):
+        x = z
+        if self.embed is not None:
+            x = keras.ops.concatenate([z, keras.ops.cast(self.embed(labels), z.dtype)], axis=-1)
+        x = self.reshape(self.project_act(self.project_norm(self.project(x), training=training)))
+        for conv, norm, act in self.blocks:
+            x = act(norm(conv(x), training=training))
+        return self.out_act(self.to_image(x))
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "z_dim": self.z_dim, "filters": self.filters, "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class DCGANDiscriminator(keras.Model):
+    """images [N, size, size, channels] (and labels) -> one logit per image [N, 1]."""
+
+    def __init__(self, image_size=128, channels=1, filters=64, num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.channels = image_size, channels
+        self.filters, self.num_classes = filters, num_classes
+        levels = _levels(image_size)
+        self.label_plane = label_plane(num_classes, image_size, "label_plane") if num_classes else None
+        self.blocks = []
+        for i in range(levels):
+            conv = keras.layers.Conv2D(min(filters * 2 ** i, filters * 8), 4, 2, "same",
+                                       use_bias=(i == 0))
+            self.blocks.append([conv, batch_norm() if i else None, leaky()])
+        self.flatten = keras.layers.Flatten()
+        self.logit = keras.layers.Dense(1, dtype="float32")
+
+    def call(self, images, labels=None, training=None):
+        x = images
+        if self.label_plane is not None:
+            x = keras.ops.concatenate([x, keras.ops.cast(self.label_plane(labels), x.dtype)], axis=-1)
+        for conv, norm, act in self.blocks:
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = act(x)
+        return self.logit(self.flatten(x))
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
+                "filters": self.filters, "num_classes": self.num_classes}
+
+
+class DCGAN(GANTask):
+    """The DCGAN task (unconditional, or conditional when ``cfg.model == "cdcgan"``)."""
+
+    LOGS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta["label_names"]) if self.cfg.conditional else 0
+
+    def build(self) -> None:
+        cfg = self.cfg
+        channels = len(cfg.sequences)
+        self.generator = DCGANGenerator(cfg.image_size, channels, cfg.z_dim, cfg.g_filters,
+                                        self.num_classes, name="generator")
+        self.discriminator = DCGANDiscriminator(cfg.image_size, channels, cfg.d_filters,
+                                                self.num_classes, name="discriminator")
+        labels = tf.zeros([1], tf.int32) if self.num_classes else None
+        self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
+        self._build_optimizers()
+
+    def batch_spec(self) -> dict:
+        s, c = self.cfg.image_size, len(self.cfg.sequences)
+        return {"image": tf.TensorSpec([None, s, s, c], tf.float32),
+                "label": tf.TensorSpec([None], tf.int32),
+                "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32)}
+
+    def train_filter(self, data: SliceSet) -> np.ndarray:
+        keep = data.has(self.cfg.sequences)
+        if self.cfg.conditional:
+            keep &= data.labels >= 0
+        return keep
+
+    def labels_of(self, data: SliceSet) -> np.ndarray:
+        """Label indices in this run's label view."""
+        if self.cfg.label_view == "binary":
+            return data.binary_labels()[0]
+        return data.labels
+
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator) -> dict:
+        return {"image": data.channels(self.cfg.sequences, index),
+                "label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
+                "z": self.noise(rng, len(index))}
+
+    def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """The paper's uniform noise in [-1, 1)."""
+        return rng.uniform(-1.0, 1.0, (n, self.cfg.z_dim)).astype(np.float32)
+
+    def replica_step(self, batch: dict, global_batch: int) -> dict:
+        G, D = self.generator, self.discriminator
+        labels = batch["label"] if self.num_classes else None
+        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+        with tf.GradientTape() as tape:
+            fake = G(batch["z"], labels, training=True)
+            real_logits = D(batch["image"], labels, training=True)
+            fake_logits = D(fake, labels, training=True)
+            d_loss = average(losses.discriminator_bce(real_logits, fake_logits))
+        self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
+        with tf.GradientTape() as tape:
+            g_logits = D(G(batch["z"], labels, training=True), labels, training=True)
+            g_loss = average(losses.generator_bce(g_logits))
+        self._apply(self.g_opt, tape, g_loss, G.trainable_variables)
+        return {"d_loss": d_loss, "g_loss": g_loss,
+                "d_acc_real": average(losses.accuracy_from_logits(real_logits, True)),
+                "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False))}
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int = 64) -> np.ndarray:
+        """Images [N, H, W, C] in [-1, 1] for noise ``z`` (and labels when conditional)."""
+        out = []
+        for i in range(0, len(z), batch):
+            lab = tf.constant(labels[i:i + batch], tf.int32) if self.num_classes else None
+            out.append(self.generator(tf.constant(z[i:i + batch]), lab, training=False).numpy())
+        return np.concatenate(out).astype(np.float32)
+
+    def sample_grid(self, data: SliceSet, seed: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, 7])
+        cols = 8
+        if self.num_classes:
+            labels = np.repeat(np.arange(self.num_classes), cols).astype(np.int32)
+        else:
+            labels = None
+        n = len(labels) if labels is not None else 2 * cols
+        images = self.generate(self.noise(rng, n), labels)
+        flat = np.concatenate([images[..., c] for c in range(images.shape[-1])])
+        return tile(flat, cols)

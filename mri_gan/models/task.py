@@ -1,0 +1,103 @@
+"""What the trainer needs from a model family: the GAN task interface.
+
+A task owns its generator, discriminator and optimisers and exposes one single-replica step.
+The trainer (mri_gan.training) wraps ``replica_step`` in ``strategy.run`` inside one
+``tf.function`` and feeds it per-replica slices of global batches made by ``make_batch``.
+Models never import the trainer.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_gan.config import TrainConfig
+from mri_gan.data.slice_set import SliceSet
+
+
+class GANTask:
+    """Base class: optimisers, checkpointed state and the batch contract."""
+
+    #: names of the values replica_step returns (reduced with SUM across replicas)
+    LOGS: tuple[str, ...] = ()
+
+    def __init__(self, cfg: TrainConfig, meta: dict):
+        self.cfg = cfg
+        self.meta = meta          # label_names, channels, ... (saved as model.json)
+        self.generator: keras.Model
+        self.discriminator: keras.Model
+        self.g_opt: keras.optimizers.Optimizer
+        self.d_opt: keras.optimizers.Optimizer
+
+    # -- building (inside strategy.scope()) ------------------------------------------------
+    def build(self) -> None:
+        """Create models and optimisers and build every variable before the first step."""
+        raise NotImplementedError
+
+    def _adam(self, lr: float) -> keras.optimizers.Optimizer:
+        opt = keras.optimizers.Adam(lr, beta_1=self.cfg.beta_1, beta_2=self.cfg.beta_2)
+        if self.cfg.precision == "mixed_float16":
+            opt = keras.optimizers.LossScaleOptimizer(opt)
+        return opt
+
+    def _build_optimizers(self) -> None:
+        self.g_opt = self._adam(self.cfg.lr_g)
+        self.d_opt = self._adam(self.cfg.lr_d)
+        self.g_opt.build(self.generator.trainable_variables)
+        self.d_opt.build(self.discriminator.trainable_variables)
+
+    def trackables(self) -> dict:
+        """Everything a checkpoint must hold for an exact resume.
+
+        Weights are listed in model order (layer lists nested in Python lists are not reached
+        by tf.train.Checkpoint's attribute walk, so the models are not passed whole)."""
+        return {"generator_weights": list(self.generator.weights),
+                "discriminator_weights": list(self.discriminator.weights),
+                "g_opt": self.g_opt, "d_opt": self.d_opt}
+
+    # -- data ------------------------------------------------------------------------------
+    def batch_spec(self) -> dict[str, tf.TensorSpec]:
+        """Per-example TensorSpecs of the arrays ``make_batch`` returns (batch axis first)."""
+        raise NotImplementedError
+
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator) -> dict:
+        """Global batch of NumPy arrays for the examples ``index``; ``rng`` is this step's."""
+        raise NotImplementedError
+
+    def train_filter(self, data: SliceSet) -> np.ndarray:
+        """[N] bool: the training slices this task can use (e.g. those with the sequences)."""
+        return np.ones(len(data), bool)
+
+    # -- the step --------------------------------------------------------------------------
+    def replica_step(self, batch: dict, global_batch: int) -> dict[str, tf.Tensor]:
+        """One optimisation step on this replica's slice; returns per-replica contributions
+        to global means (so that a SUM over replicas gives the global value)."""
+        raise NotImplementedError
+
+    def _apply(self, opt, tape, loss, variables) -> None:
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            grads = tape.gradient(opt.scale_loss(loss), variables)
+        else:
+            grads = tape.gradient(loss, variables)
+        opt.apply(grads, variables)
+
+    # -- pictures --------------------------------------------------------------------------
+    def sample_grid(self, data: SliceSet, seed: int) -> np.ndarray:
+        """A [rows, cols] grid of images in [-1, 1] as one 2-D array, for samples/ and TensorBoard."""
+        raise NotImplementedError
+
+    def validate(self, data: SliceSet) -> dict[str, float]:
+        """Validation figures on held-out subjects ({} for unpaired models)."""
+        return {}
+
+
+def tile(images: np.ndarray, cols: int) -> np.ndarray:
+    """[N, H, W] -> one 2-D mosaic with ``cols`` columns (padding with -1)."""
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    out = -np.ones((rows * h, cols * w), np.float32)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    return out

@@ -1,0 +1,56 @@
+"""`python -m mri_gan.train` (also `mri-gan train`): train a model into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mri_gan.cli import _Parser, run
+from mri_gan.config import MODELS, PRESET_NAMES
+from mri_gan.training.distribute import STRATEGIES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, choices=MODELS)
+    parser.add_argument("--data", default="phantom", help="data source KIND:PATH[?k=v] (default: phantom)")
+    parser.add_argument("--preset", default="quick", choices=PRESET_NAMES)
+    parser.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")
+    parser.add_argument("--source", action="append", help="pix2pix input sequence (repeatable)")
+    parser.add_argument("--target", help="pix2pix target sequence, or 'any' for imputation")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), e.g. --set steps=200")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=train_command)
+
+
+def train_command(args) -> int:
+    from mri_gan.config import parse_sets, resolve
+    from mri_gan.training.trainer import Trainer, TrainingStopped
+
+    overrides = parse_sets(args.set)
+    if args.source:
+        overrides["source"] = ",".join(args.source)
+    if args.target:
+        overrides["target"] = args.target
+    cfg = resolve(args.model, args.preset, args.data, overrides)
+    out = args.out or f"runs/{args.model}-{args.preset}"
+    try:
+        last = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress).fit()
+    except TrainingStopped as err:
+        sys.stderr.write(f"mri-gan: error: {err}\n")
+        return 1
+    print(f"run: {out}  " + "  ".join(f"{k}={v}" for k, v in last.items()))
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="python -m mri_gan.train", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run(args.func, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

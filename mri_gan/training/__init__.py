@@ -1,0 +1,1 @@
+"""Training engine: strategies, the custom tf.function loop, checkpoints and summaries."""

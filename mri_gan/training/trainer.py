@@ -1,0 +1,236 @@
+"""The training loop shared by every model family.
+
+One ``tf.function`` wraps ``strategy.run(task.replica_step)`` and reduces its logs. Batches are
+made on the host, deterministically from (seed, step): the order of examples is a permutation
+per epoch and every random draw of a step (noise, hidden sequences) comes from a generator
+seeded by the step. The step counter in the checkpoint is therefore the whole random state, and
+``--resume`` continues exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from mri_gan.config import TrainConfig, differences
+from mri_gan.data import slice_set, split as splits
+from mri_gan.data.preprocess import to_uint8
+from mri_gan.errors import UserError
+from mri_gan.models import task_class
+from mri_gan.training import checkpoints
+from mri_gan.training.distribute import is_chief, make_strategy, per_replica_batch
+
+
+class TrainingStopped(Exception):
+    """Training stopped on its own (non-finite loss); the last good checkpoint is kept."""
+
+
+def load_data(cfg: TrainConfig) -> slice_set.SliceSet:
+    return slice_set.load(cfg.data, cfg.image_size)[0]
+
+
+def run_meta(cfg: TrainConfig, data: slice_set.SliceSet) -> dict:
+    """What inference needs besides the config: label names, channels, normalisation."""
+    names = ["no_tumor", "tumor"] if cfg.label_view == "binary" else list(data.label_names)
+    return {"label_names": names, "sequences": list(cfg.sequences), "data_kind": data.kind,
+            "normalisation": "images scaled to [0, 1] per source (8-bit / 255, volumes by the "
+                             "0.5-99.5 brain percentiles), then mapped to [-1, 1]"}
+
+
+def save_png(image: np.ndarray, path: Path) -> None:
+    import cv2
+
+    cv2.imwrite(str(path), to_uint8(image))
+
+
+class Trainer:
+    """Trains one task into a run directory (see DESIGN.md, "Run directory")."""
+
+    def __init__(self, cfg: TrainConfig, run_dir, strategy: str = "auto", resume: bool = False,
+                 data: slice_set.SliceSet | None = None, progress: bool = True):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.progress = progress
+        self._data = data
+        keras.mixed_precision.set_global_policy(cfg.precision)
+        self.strategy = make_strategy(strategy)
+        self.chief = is_chief(self.strategy)
+        self.batch = cfg.batch_size
+        self.replica_batch = per_replica_batch(cfg.batch_size, self.strategy)
+        self._signal = None
+
+    # -- run directory -----------------------------------------------------------------------
+    def _prepare_dir(self) -> Path:
+        """The folder this worker writes to: the run dir on the chief, a temporary one elsewhere."""
+        config_path = self.run_dir / "config.json"
+        if self.resume:
+            if not config_path.exists():
+                raise UserError(self.run_dir, "no run to resume (config.json missing)")
+            saved = TrainConfig.load(config_path)
+            diff = differences(saved, self.cfg)
+            if diff:
+                key = diff[0]
+                raise UserError(config_path, f"resume refused: {key} differs (run has "
+                                             f"{getattr(saved, key)!r}, given {getattr(self.cfg, key)!r})")
+        elif config_path.exists():
+            raise UserError(self.run_dir, "already holds a run; pass --resume or another --out")
+        if self.chief:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            return self.run_dir
+        return Path(tempfile.mkdtemp(prefix="mri_gan_worker_"))
+
+    # -- data feeding ------------------------------------------------------------------------
+    def _indices(self, step: int, train_index: np.ndarray, steps_per_epoch: int) -> np.ndarray:
+        epoch, position = divmod(step, steps_per_epoch)
+        order = train_index[np.random.default_rng([self.cfg.seed, epoch]).permutation(len(train_index))]
+        if len(order) < self.batch:
+            order = np.resize(order, self.batch)
+        return order[position * self.batch:(position + 1) * self.batch]
+
+    def _dataset(self, task, data, train_index, start: int, total: int, steps_per_epoch: int):
+        spec = {k: tf.TensorSpec([self.replica_batch, *v.shape[1:]], v.dtype)
+                for k, v in task.batch_spec().items()}
+        b = self.replica_batch
+        seed = self.cfg.seed
+
+        def dataset_fn(ctx: tf.distribute.InputContext):
+            per_worker = self.strategy.num_replicas_in_sync // ctx.num_input_pipelines
+            first = ctx.input_pipeline_id * per_worker
+
+            def batches():
+                for step in range(start, total):
+                    index = self._indices(step, train_index, steps_per_epoch)
+                    batch = task.make_batch(data, index, np.random.default_rng([seed, 1, step]))
+                    for r in range(first, first + per_worker):
+                        yield {k: v[r * b:(r + 1) * b] for k, v in batch.items()}
+
+            return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # -- signals -----------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame):
+        self._signal = signum
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train to the budget; returns the last logged values. Raises TrainingStopped on NaN."""
+        cfg = self.cfg
+        out = self._prepare_dir()
+        data = self._data if self._data is not None else load_data(cfg)
+        split_path = self.run_dir / "split.json"
+        if self.resume and split_path.exists():
+            split = splits.load_split(split_path)
+        else:
+            split = splits.split_subjects(data.subjects, cfg.seed, cfg.val_fraction, cfg.test_fraction)
+        meta = run_meta(cfg, data)
+        task = task_class(cfg.model)(cfg, meta)
+        train_index = np.flatnonzero(np.isin(data.subjects, split["train"]) & task.train_filter(data))
+        if len(train_index) == 0:
+            raise UserError(cfg.data, f"no training slices usable by {cfg.model} "
+                                      f"(sequences {cfg.sequences if cfg.generative else cfg.source})")
+        val_data = data.of_subjects(split["val"])
+        if self.chief:
+            cfg.save(out / "config.json")
+            splits.save_split(split, out / "split.json")
+            (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+        (out / "samples").mkdir(exist_ok=True)
+
+        keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
+        with self.strategy.scope():
+            task.build()
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
+        manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), cfg.keep_checkpoints)
+        if self.resume:
+            checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
+        start = int(step_var.numpy())
+
+        steps_per_epoch = max(1, len(train_index) // self.batch)
+        total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+        writer = tf.summary.create_file_writer(str(out / "tensorboard"))
+        dist = self._dataset(task, data, train_index, start, total, steps_per_epoch)
+
+        @tf.function
+        def train_step(batch):
+            per_replica = self.strategy.run(task.replica_step, args=(batch, self.batch))
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=total, initial=start, disable=not (self.chief and self.progress),
+                   unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
+        last: dict = {}
+        iterator = iter(dist)
+        tick, tick_step = time.perf_counter(), start
+        try:
+            for step in range(start, total):
+                logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
+                bad = [k for k, v in logs.items() if not np.isfinite(v)]
+                if bad:
+                    raise TrainingStopped(
+                        f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is {logs[bad[0]]}; "
+                        f"the last good checkpoint is kept ({manager.latest_checkpoint or 'none yet'})")
+                done = step + 1
+                step_var.assign(done)
+                epoch_var.assign(done // steps_per_epoch)
+                bar.update(1)
+                if done % cfg.log_every == 0 or done == total:
+                    now = time.perf_counter()
+                    rate = (done - tick_step) * self.batch / max(now - tick, 1e-9)
+                    tick, tick_step = now, done
+                    last = {"step": done, "epoch": round(done / steps_per_epoch, 3),
+                            "images_per_s": round(rate, 2), **{k: round(v, 6) for k, v in logs.items()}}
+                    if cfg.val_every and (done % cfg.val_every == 0 or done == total):
+                        last.update(task.validate(val_data))
+                    self._log(out, writer, last)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
+                if done % cfg.sample_every == 0 or done == total:
+                    self._sample(out, writer, task, data, done)
+                if done % cfg.checkpoint_every == 0 or done == total or self._signal:
+                    manager.save(checkpoint_number=done)
+                if self._signal:
+                    bar.close()
+                    sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
+                                     f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
+                    raise SystemExit(128 + self._signal)
+        finally:
+            bar.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            writer.close()
+            keras.mixed_precision.set_global_policy("float32")
+            if not self.chief:
+                shutil.rmtree(out, ignore_errors=True)
+        self.task = task
+        return last
+
+    def _log(self, out: Path, writer, entry: dict) -> None:
+        if not self.chief:
+            return
+        with open(out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        with writer.as_default(step=entry["step"]):
+            for key, value in entry.items():
+                if key not in ("step", "epoch"):
+                    tf.summary.scalar(key, value)
+
+    def _sample(self, out: Path, writer, task, data, step: int) -> None:
+        grid = task.sample_grid(data, self.cfg.seed)
+        if not self.chief:
+            return
+        save_png(grid, out / "samples" / f"step_{step:07d}.png")
+        with writer.as_default(step=step):
+            tf.summary.image("samples", ((grid[None, ..., None] + 1) / 2).clip(0, 1))

@@ -1,0 +1,117 @@
+"""The training engine: run directory, exact resume, refusals, NaN stop, replica parity."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, make_slices
+from mri_gan.config import resolve
+from mri_gan.errors import UserError
+from mri_gan.inference import load_task
+from mri_gan.training.trainer import Trainer, TrainingStopped
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_slices(subjects=8, per_subject=3, size=32)
+
+
+def weights(task):
+    return [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+
+
+def test_run_directory_contract(tmp_path, data):
+    cfg = resolve("cdcgan", "smoke", "synthetic")
+    last = Trainer(cfg, tmp_path / "run", data=data, progress=False).fit()
+    run = tmp_path / "run"
+    for name in ("config.json", "split.json", "model.json", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    assert any((run / "checkpoints").glob("ckpt-*.index"))
+    assert sorted(p.name for p in (run / "samples").glob("*.png"))
+    assert any((run / "tensorboard").iterdir())
+    split = json.loads((run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["val"]) and not set(split["train"]) & set(split["test"])
+    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in entries] == list(range(1, cfg.steps + 1))
+    for key in ("step", "epoch", "images_per_s", "d_loss", "g_loss", "d_acc_real", "d_acc_fake"):
+        assert key in entries[-1]
+    assert last["step"] == cfg.steps
+    assert json.loads((run / "config.json").read_text())["model"] == "cdcgan"
+
+
+def test_exact_resume(tmp_path, data):
+    full = resolve("dcgan", "smoke", "synthetic", {"steps": "4"})
+    one = Trainer(full, tmp_path / "a", data=data, progress=False)
+    one.fit()
+    half = resolve("dcgan", "smoke", "synthetic", {"steps": "2"})
+    Trainer(half, tmp_path / "b", data=data, progress=False).fit()
+    two = Trainer(full, tmp_path / "b", data=data, resume=True, progress=False)
+    two.fit()
+    for a, b in zip(weights(one.task), weights(two.task)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    # a resumed run loads for inference with the final weights
+    restored = load_task(tmp_path / "b")
+    for a, b in zip(weights(two.task), weights(restored)):
+        np.testing.assert_allclose(a, b, atol=0)
+
+
+def test_resume_refuses_changed_config(tmp_path, data):
+    Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "r", data=data, progress=False).fit()
+    changed = resolve("dcgan", "smoke", "synthetic", {"lr_g": "0.1"})
+    with pytest.raises(UserError, match="lr_g differs"):
+        Trainer(changed, tmp_path / "r", data=data, resume=True, progress=False).fit()
+    with pytest.raises(UserError, match="already holds a run"):
+        Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "r", data=data, progress=False).fit()
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
+    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": "6"})
+    from mri_gan.models.dcgan import DCGAN
+
+    original = DCGAN.replica_step
+
+    def poisoned(self, batch, global_batch):
+        import tensorflow as tf
+
+        logs = original(self, batch, global_batch)
+        bad = tf.cast(self.g_opt.iterations >= 3, tf.float32) * np.float32(np.nan)
+        logs["g_loss"] = logs["g_loss"] + tf.where(self.g_opt.iterations >= 3, bad, 0.0)
+        return logs
+
+    monkeypatch.setattr(DCGAN, "replica_step", poisoned)
+    with pytest.raises(TrainingStopped, match="g_loss is nan"):
+        Trainer(cfg, tmp_path / "n", data=data, progress=False).fit()
+    kept = sorted(p.name for p in (tmp_path / "n" / "checkpoints").glob("ckpt-*.index"))
+    assert kept == ["ckpt-2.index"]
+
+
+def test_replica_parity_two_cpus(tmp_path):
+    """MirroredStrategy over 2 logical CPUs == one device with the same global batch."""
+    script = textwrap.dedent(f"""
+        import sys, numpy as np, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        from conftest import make_slices
+        from mri_gan.config import resolve
+        from mri_gan.training.trainer import Trainer
+        data = make_slices(subjects=8, per_subject=3, size=32)
+        out = []
+        for name in ("default", "mirrored"):
+            cfg = resolve("cdcgan", "smoke", "synthetic", {{"steps": "3"}})
+            t = Trainer(cfg, {str(tmp_path)!r} + "/" + name, strategy=name, data=data, progress=False)
+            assert t.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
+            t.fit()
+            out.append([v.numpy() for v in t.task.generator.weights + t.task.discriminator.weights])
+        print(max(float(np.max(np.abs(a - b))) for a, b in zip(*out)))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert float(proc.stdout.strip().splitlines()[-1]) <= 1e-5
