@@ -117,7 +117,7 @@ class DCGAN(GANTask):
         self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
         self._build_optimizers()
 
-    def batch_spec(self) -> dict:
+    def batch_spec(self, step: int = 0) -> dict:
         s, c = self.cfg.image_size, len(self.cfg.sequences)
         return {"image": tf.TensorSpec([None, s, s, c], tf.float32),
                 "label": tf.TensorSpec([None], tf.int32),
@@ -135,7 +135,7 @@ class DCGAN(GANTask):
             return data.binary_labels()[0]
         return data.labels
 
-    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator) -> dict:
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         return {"image": data.channels(self.cfg.sequences, index),
                 "label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
                 "z": self.noise(rng, len(index))}

@@ -57,11 +57,17 @@ class GANTask:
                 "g_opt": self.g_opt, "d_opt": self.d_opt}
 
     # -- data ------------------------------------------------------------------------------
-    def batch_spec(self) -> dict[str, tf.TensorSpec]:
-        """Per-example TensorSpecs of the arrays ``make_batch`` returns (batch axis first)."""
+    def segments(self, total_steps: int) -> list[tuple[int, int, int]]:
+        """(first step, end step, global batch) of each stretch of training with fixed shapes.
+
+        The trainer traces one step function per segment; progressive growing overrides this."""
+        return [(0, total_steps, self.cfg.batch_size)]
+
+    def batch_spec(self, step: int) -> dict[str, tf.TensorSpec]:
+        """TensorSpecs (batch axis first) of what ``make_batch`` returns in ``step``'s segment."""
         raise NotImplementedError
 
-    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator) -> dict:
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int) -> dict:
         """Global batch of NumPy arrays for the examples ``index``; ``rng`` is this step's."""
         raise NotImplementedError
 

@@ -67,7 +67,7 @@ class Trainer:
         self.strategy = make_strategy(strategy)
         self.chief = is_chief(self.strategy)
         self.batch = cfg.batch_size
-        self.replica_batch = per_replica_batch(cfg.batch_size, self.strategy)
+        per_replica_batch(cfg.batch_size, self.strategy)  # refuse an indivisible batch early
         self._signal = None
 
     # -- run directory -----------------------------------------------------------------------
@@ -91,17 +91,23 @@ class Trainer:
         return Path(tempfile.mkdtemp(prefix="mri_gan_worker_"))
 
     # -- data feeding ------------------------------------------------------------------------
-    def _indices(self, step: int, train_index: np.ndarray, steps_per_epoch: int) -> np.ndarray:
-        epoch, position = divmod(step, steps_per_epoch)
-        order = train_index[np.random.default_rng([self.cfg.seed, epoch]).permutation(len(train_index))]
-        if len(order) < self.batch:
-            order = np.resize(order, self.batch)
-        return order[position * self.batch:(position + 1) * self.batch]
+    def _indices(self, offset: int, count: int, train_index: np.ndarray) -> np.ndarray:
+        """Examples [offset, offset + count) of the endless stream of per-epoch permutations."""
+        n = len(train_index)
+        out = []
+        while count > 0:
+            epoch, position = divmod(offset, n)
+            order = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
+            take = min(count, n - position)
+            out.append(train_index[order[position:position + take]])
+            offset, count = offset + take, count - take
+        return np.concatenate(out)
 
-    def _dataset(self, task, data, train_index, start: int, total: int, steps_per_epoch: int):
-        spec = {k: tf.TensorSpec([self.replica_batch, *v.shape[1:]], v.dtype)
-                for k, v in task.batch_spec().items()}
-        b = self.replica_batch
+    def _dataset(self, task, data, train_index, steps: range, batch: int, offset: int):
+        """Distributed dataset of the steps in ``steps`` (global batch ``batch``), whose first
+        example is number ``offset`` of the stream."""
+        b = per_replica_batch(batch, self.strategy)
+        spec = {k: tf.TensorSpec([b, *v.shape[1:]], v.dtype) for k, v in task.batch_spec(steps.start).items()}
         seed = self.cfg.seed
 
         def dataset_fn(ctx: tf.distribute.InputContext):
@@ -109,15 +115,26 @@ class Trainer:
             first = ctx.input_pipeline_id * per_worker
 
             def batches():
-                for step in range(start, total):
-                    index = self._indices(step, train_index, steps_per_epoch)
-                    batch = task.make_batch(data, index, np.random.default_rng([seed, 1, step]))
+                for k, step in enumerate(steps):
+                    index = self._indices(offset + k * batch, batch, train_index)
+                    arrays = task.make_batch(data, index, np.random.default_rng([seed, 1, step]), step)
                     for r in range(first, first + per_worker):
-                        yield {k: v[r * b:(r + 1) * b] for k, v in batch.items()}
+                        yield {key: v[r * b:(r + 1) * b] for key, v in arrays.items()}
 
             return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    def _step_function(self, task, batch: int):
+        """One tf.function per segment: strategy.run(replica_step), logs reduced over replicas."""
+
+        @tf.function
+        def train_step(inputs):
+            per_replica = self.strategy.run(task.replica_step, args=(inputs, batch))
+            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        return train_step
 
     # -- signals -----------------------------------------------------------------------------
     def _on_signal(self, signum, _frame):
@@ -158,54 +175,60 @@ class Trainer:
             checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
         start = int(step_var.numpy())
 
-        steps_per_epoch = max(1, len(train_index) // self.batch)
-        total = cfg.steps if cfg.steps is not None else cfg.epochs * steps_per_epoch
+        n_train = len(train_index)
+        total = cfg.steps if cfg.steps is not None else max(1, cfg.epochs * n_train // self.batch)
+        segments = task.segments(total)
         writer = tf.summary.create_file_writer(str(out / "tensorboard"))
-        dist = self._dataset(task, data, train_index, start, total, steps_per_epoch)
-
-        @tf.function
-        def train_step(batch):
-            per_replica = self.strategy.run(task.replica_step, args=(batch, self.batch))
-            return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
-                    for k, v in per_replica.items()}
-
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=total, initial=start, disable=not (self.chief and self.progress),
                    unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
         last: dict = {}
-        iterator = iter(dist)
-        tick, tick_step = time.perf_counter(), start
+        seen = 0  # examples of the stream consumed before the current segment
+        tick, tick_images = time.perf_counter(), 0
         try:
-            for step in range(start, total):
-                logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
-                bad = [k for k, v in logs.items() if not np.isfinite(v)]
-                if bad:
-                    raise TrainingStopped(
-                        f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is {logs[bad[0]]}; "
-                        f"the last good checkpoint is kept ({manager.latest_checkpoint or 'none yet'})")
-                done = step + 1
-                step_var.assign(done)
-                epoch_var.assign(done // steps_per_epoch)
-                bar.update(1)
-                if done % cfg.log_every == 0 or done == total:
-                    now = time.perf_counter()
-                    rate = (done - tick_step) * self.batch / max(now - tick, 1e-9)
-                    tick, tick_step = now, done
-                    last = {"step": done, "epoch": round(done / steps_per_epoch, 3),
-                            "images_per_s": round(rate, 2), **{k: round(v, 6) for k, v in logs.items()}}
+            for seg_start, seg_end, batch in segments:
+                steps = range(max(start, seg_start), min(seg_end, total))
+                offset = seen + (steps.start - seg_start) * batch
+                seen += (seg_end - seg_start) * batch
+                if not len(steps):
+                    continue
+                train_step = self._step_function(task, batch)
+                iterator = iter(self._dataset(task, data, train_index, steps, batch, offset))
+                for step in steps:
+                    logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
+                    bad = [k for k, v in logs.items() if not np.isfinite(v)]
+                    if bad:
+                        raise TrainingStopped(
+                            f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is "
+                            f"{logs[bad[0]]}; the last good checkpoint is kept "
+                            f"({manager.latest_checkpoint or 'none yet'})")
+                    done = step + 1
+                    epoch = (offset + (step - steps.start + 1) * batch) / n_train
+                    step_var.assign(done)
+                    epoch_var.assign(int(epoch))
+                    bar.update(1)
+                    tick_images += batch
+                    entry = {}
+                    if done % cfg.log_every == 0 or done == total:
+                        now = time.perf_counter()
+                        entry = {"images_per_s": round(tick_images / max(now - tick, 1e-9), 2),
+                                 **{k: round(v, 6) for k, v in logs.items()}}
+                        tick, tick_images = now, 0
+                        bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
                     if cfg.val_every and (done % cfg.val_every == 0 or done == total):
-                        last.update(task.validate(val_data))
-                    self._log(out, writer, last)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
-                if done % cfg.sample_every == 0 or done == total:
-                    self._sample(out, writer, task, data, done)
-                if done % cfg.checkpoint_every == 0 or done == total or self._signal:
-                    manager.save(checkpoint_number=done)
-                if self._signal:
-                    bar.close()
-                    sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
-                                     f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
-                    raise SystemExit(128 + self._signal)
+                        entry.update(task.validate(val_data))
+                    if entry:
+                        last = {"step": done, "epoch": round(epoch, 3), **entry}
+                        self._log(out, writer, last)
+                    if done % cfg.sample_every == 0 or done == total:
+                        self._sample(out, writer, task, data, done)
+                    if done % cfg.checkpoint_every == 0 or done == total or self._signal:
+                        manager.save(checkpoint_number=done)
+                    if self._signal:
+                        bar.close()
+                        sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
+                                         f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
+                        raise SystemExit(128 + self._signal)
         finally:
             bar.close()
             for s, handler in previous.items():
