@@ -27,7 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def train_command(args) -> int:
     from mri_gan.config import parse_sets, resolve
+    from mri_gan.training.distribute import apply_thread_limit
     from mri_gan.training.trainer import Trainer, TrainingStopped
+
+    apply_thread_limit()
 
     overrides = parse_sets(args.set)
     if args.source:
@@ -36,12 +39,14 @@ def train_command(args) -> int:
         overrides["target"] = args.target
     cfg = resolve(args.model, args.preset, args.data, overrides)
     out = args.out or f"runs/{args.model}-{args.preset}"
+    trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress)
     try:
-        last = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress).fit()
+        last = trainer.fit()
     except TrainingStopped as err:
         sys.stderr.write(f"mri-gan: error: {err}\n")
         return 1
-    print(f"run: {out}  " + "  ".join(f"{k}={v}" for k, v in last.items()))
+    if trainer.chief:
+        print(f"run: {out}  " + "  ".join(f"{k}={v}" for k, v in last.items()))
     return 0
 
 

@@ -1,5 +1,6 @@
 """Sub-commands of `mri-gan`, one module each (see mri_gan.cli)."""
 
-from mri_gan.commands import balance, data, generate, train
+from mri_gan.commands import (balance, data, export, generate, launch_local, pretrain_vgg, stylize,
+                              synthesize, train)
 
-COMMANDS = [data, train, generate, balance]
+COMMANDS = [data, train, generate, balance, launch_local, stylize, pretrain_vgg, export, synthesize]

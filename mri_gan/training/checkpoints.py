@@ -32,7 +32,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: Path, partial: bo
             else:
                 status.assert_existing_objects_matched()
             return path
-        except (tf.errors.OpError, ValueError, AssertionError) as err:
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             sys.stderr.write(f"mri-gan: warning: {path}: unreadable checkpoint ({first[:120]}); "
                              f"falling back to the previous one\n")

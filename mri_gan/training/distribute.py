@@ -30,12 +30,30 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as err:
             raise UserError("TF_CONFIG", f"not valid JSON: {err}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=collective_timeout())
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if name == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
     return tf.distribute.get_strategy()
+
+
+def collective_timeout() -> float:
+    """Seconds a collective may wait for a lost peer before the job fails (env MRI_GAN_COLLECTIVE_TIMEOUT)."""
+    value = os.environ.get("MRI_GAN_COLLECTIVE_TIMEOUT", "300")
+    try:
+        return float(value)
+    except ValueError:
+        raise UserError("MRI_GAN_COLLECTIVE_TIMEOUT", f"{value!r} is not a number of seconds") from None
+
+
+def apply_thread_limit() -> None:
+    """Honour MRI_GAN_THREADS (set per worker by launch-local) before TensorFlow starts."""
+    threads = os.environ.get("MRI_GAN_THREADS")
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(int(threads))
+        tf.config.threading.set_inter_op_parallelism_threads(int(threads))
 
 
 def per_replica_batch(global_batch: int, strategy: tf.distribute.Strategy) -> int:

@@ -53,6 +53,18 @@ def save_png(image: np.ndarray, path: Path) -> None:
     cv2.imwrite(str(path), to_uint8(image))
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log entries past the restored step, so a resumed run's steps stay continuous."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+
+
 class Trainer:
     """Trains one task into a run directory (see DESIGN.md, "Run directory")."""
 
@@ -83,7 +95,7 @@ class Trainer:
                 key = diff[0]
                 raise UserError(config_path, f"resume refused: {key} differs (run has "
                                              f"{getattr(saved, key)!r}, given {getattr(self.cfg, key)!r})")
-        elif config_path.exists():
+        elif self.chief and config_path.exists():
             raise UserError(self.run_dir, "already holds a run; pass --resume or another --out")
         if self.chief:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -174,6 +186,8 @@ class Trainer:
         if self.resume:
             checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
         start = int(step_var.numpy())
+        if self.chief:
+            _truncate_log(out / "metrics.jsonl", start)
 
         n_train = len(train_index)
         total = cfg.steps if cfg.steps is not None else max(1, cfg.epochs * n_train // self.batch)
@@ -251,9 +265,9 @@ class Trainer:
                     tf.summary.scalar(key, value)
 
     def _sample(self, out: Path, writer, task, data, step: int) -> None:
-        grid = task.sample_grid(data, self.cfg.seed)
         if not self.chief:
             return
+        grid = task.sample_grid(data, self.cfg.seed)
         save_png(grid, out / "samples" / f"step_{step:07d}.png")
         with writer.as_default(step=step):
             tf.summary.image("samples", ((grid[None, ..., None] + 1) / 2).clip(0, 1))
