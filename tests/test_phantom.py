@@ -165,7 +165,11 @@ def test_records_labels_and_masks():
 def test_cache_returns_identical_arrays(cache_dir):
     options = dict(subjects=2, seed=9, size=32, slices=3)
     fresh = build_phantom(**options, cache=False)
+    (cache_dir / "phantom").mkdir(exist_ok=True)
+    stale = cache_dir / "phantom" / "0123456789ab-0123456789ab.npz"   # an older code version's build
+    stale.write_bytes(b"old")
     written = build_phantom(**options)
+    assert not stale.exists()
     files = sorted((cache_dir / "phantom").glob("*.npz"))
     assert files and not list((cache_dir / "phantom").glob("*.tmp"))
     stamp = {f: f.stat().st_mtime_ns for f in files}

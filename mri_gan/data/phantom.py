@@ -509,8 +509,10 @@ def cache_dir() -> Path:
 
 
 def _cache_path(options: dict) -> Path:
-    key = hashlib.sha256(json.dumps(options, sort_keys=True).encode() + Path(__file__).read_bytes())
-    return cache_dir() / f"{key.hexdigest()[:20]}.npz"
+    """``<hash of this module's code>-<hash of the options>.npz``."""
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_dir() / f"{code}-{key}.npz"
 
 
 def _load_cached(path: Path) -> dict | None:
@@ -542,6 +544,10 @@ def build_phantom(subjects: int = 40, seed: int = 0, size: int = 128, slices: in
                 with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
                     np.savez(tmp, **stored)
                 os.replace(tmp.name, path)
+                code = path.name.split("-")[0]
+                for stale in path.parent.glob("*.npz"):   # builds of other code versions
+                    if not stale.name.startswith(code + "-"):
+                        stale.unlink(missing_ok=True)
             except OSError:
                 pass   # the cache is an optimisation only
     arrays = dict(stored, images=stored["images"].astype(np.float32) / QUANT)
