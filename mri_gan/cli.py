@@ -36,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(func, args) -> int:
     """Call a command, turning user mistakes into one stderr line and exit code 2."""
+    from mri_gan.quiet import import_tensorflow
+
     try:
+        import_tensorflow()
         return int(func(args) or 0)
     except UserError as err:
         sys.stderr.write(f"mri-gan: error: {err}\n")

@@ -15,6 +15,7 @@ from mri_gan.errors import UserError
 
 MODELS = ("dcgan", "cdcgan", "pix2pix", "pggan")
 PRESET_NAMES = ("paper", "quick", "smoke")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
@@ -66,9 +67,15 @@ class TrainConfig:
     images_per_stage: int = 600_000
     fmap_base: int = 2048
     fmap_max: int = 256
+    max_batch_size: int = 0           # batch at low resolutions (doubles per halving; 0 = batch_size)
     pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
-    gp_weight: float = 10.0
-    drift_weight: float = 0.001
+    gp_weight: float = 10.0           # gradient penalty on real/fake interpolates (both losses)
+    drift_weight: float = 0.001       # wgan-gp only
+    conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
+
+    def __post_init__(self):
+        if self.model == "cdcgan":
+            self.conditional = True
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,10 +102,6 @@ class TrainConfig:
     @property
     def generative(self) -> bool:
         return self.model in ("dcgan", "cdcgan", "pggan")
-
-    @property
-    def conditional(self) -> bool:
-        return self.model == "cdcgan"
 
 
 _PAPER = {
@@ -134,8 +137,9 @@ PRESETS: dict[str, dict[str, dict]] = {
                        log_every=1, checkpoint_every=2, sample_every=2),
         "pix2pix": dict(image_size=32, batch_size=4, steps=4, unet_depth=4, unet_filters=8,
                         log_every=1, checkpoint_every=2, sample_every=2, val_every=2),
-        "pggan": dict(image_size=16, batch_size=4, steps=8, images_per_stage=8, fmap_base=32,
-                      fmap_max=16, z_dim=16, log_every=1, checkpoint_every=4, sample_every=4),
+        "pggan": dict(image_size=16, start_size=8, batch_size=4, max_batch_size=8, steps=8,
+                      images_per_stage=16, fmap_base=32, fmap_max=16, z_dim=16, log_every=1,
+                      checkpoint_every=4, sample_every=4),
     },
 }
 
@@ -198,6 +202,25 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16)")
     if cfg.steps is not None and cfg.steps < 1:
         raise UserError("--set", "steps must be positive")
+    if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
+        raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
+    if cfg.model == "cdcgan" and not cfg.conditional:
+        raise UserError("--set", "cdcgan is always conditional (train dcgan for an unconditional model)")
+    if cfg.model == "pggan":
+        _validate_pggan(cfg)
+
+
+def _validate_pggan(cfg: TrainConfig) -> None:
+    if cfg.start_size < 4 or cfg.start_size > cfg.image_size or cfg.image_size % cfg.start_size \
+            or (cfg.image_size // cfg.start_size) & (cfg.image_size // cfg.start_size - 1):
+        raise UserError("--set", f"start_size={cfg.start_size} must be a power of two from 4 to "
+                                 f"image_size ({cfg.image_size})")
+    if cfg.images_per_stage < 1 or cfg.max_batch_size < 0:
+        raise UserError("--set", "images_per_stage must be positive and max_batch_size >= 0")
+    if cfg.pggan_loss not in ("wgan-gp", "nonsaturating"):
+        raise UserError("--set", f"pggan_loss={cfg.pggan_loss!r} (known: wgan-gp, nonsaturating)")
+    if cfg.gp_weight < 0 or cfg.drift_weight < 0:
+        raise UserError("--set", "gp_weight and drift_weight must be >= 0")
 
 
 def differences(saved: TrainConfig, new: TrainConfig) -> list[str]:

@@ -6,8 +6,7 @@ import argparse
 import sys
 
 from mri_gan.cli import _Parser, run
-from mri_gan.config import MODELS, PRESET_NAMES
-from mri_gan.training.distribute import STRATEGIES
+from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,8 @@ import os
 
 import tensorflow as tf
 
+from mri_gan.config import STRATEGIES
 from mri_gan.errors import UserError
-
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:

@@ -1,0 +1,29 @@
+"""Import TensorFlow without the start-up chatter it prints straight to file descriptor 2.
+
+TensorFlow's C++ start-up writes absl / CUDA-probe lines to stderr before its log level
+applies; a user error must stay one line on stderr, so the CLI imports it through here."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow():
+    """Import TensorFlow and probe devices with stderr silenced; later messages pass."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    return tf
