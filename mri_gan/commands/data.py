@@ -1,0 +1,59 @@
+"""`mri-gan data inspect SOURCE` and `mri-gan data preview SOURCE --out grid.png`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mri_gan.errors import UserError
+
+SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, numpy, brats, slices "
+               "or dicom and may be left out where the path tells it (e.g. phantom?subjects=8, "
+               "folder:data/yes_no, slices:lgg?channels=t1,flair,t1ce)")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("data", help="inspect and preview data sources",
+                                   description="Inspect and preview data sources.")
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview}")
+
+    inspect = commands.add_parser("inspect", help="counts per subject, sequence and label; sizes; skips",
+                                  description="Read every record of SOURCE and count subjects, slices, "
+                                              "sequences, labels, image shapes and skipped files.")
+    inspect.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
+    inspect.add_argument("--json", action="store_true", help="print one JSON object")
+    inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
+    inspect.add_argument("--size", type=int, metavar="N",
+                         help="also preprocess every slice to N x N as training would and report the array")
+    inspect.set_defaults(func=run_inspect)
+
+    preview = commands.add_parser("preview", help="PNG grid: rows = subjects, columns = sequences",
+                                  description="Write a PNG grid of SOURCE: one row per subject (spread over "
+                                              "the source), one column per sequence, tumour outlined in red.")
+    preview.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
+    preview.add_argument("--out", required=True, type=Path, metavar="GRID.png", help="the PNG to write")
+    preview.add_argument("--subjects", type=int, default=4, metavar="N", help="rows (default 4)")
+    preview.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
+    preview.set_defaults(func=run_preview)
+
+
+def run_inspect(args) -> int:
+    from mri_gan.data.inspect import format_summary, summarize
+    from mri_gan.data.source import open_source
+
+    if args.size is not None and not 8 <= args.size <= 1024:
+        raise UserError("--size", f"{args.size} is outside 8..1024")
+    summary = summarize(open_source(args.source, strict=args.strict), size=args.size)
+    print(json.dumps(summary) if args.json else format_summary(summary, args.source))
+    return 0
+
+
+def run_preview(args) -> int:
+    from mri_gan.data.inspect import preview
+    from mri_gan.data.source import open_source
+
+    if args.subjects < 1:
+        raise UserError("--subjects", "must be at least 1")
+    rows, columns = preview(open_source(args.source, strict=args.strict), args.out, subjects=args.subjects)
+    print(f"wrote {args.out} ({rows} subject(s) x {columns} sequence(s))")
+    return 0
