@@ -254,6 +254,18 @@ def test_stylize_run_with_generated_samples_of_pix2pix(inputs, tmp_path, capsys)
     assert info["smooth_sigma"] == 1.0 and info["style"]["run_model"] == "pix2pix" and info["size"] == 16
 
 
+def test_stylize_run_generates_when_it_has_no_samples(inputs, tmp_path, cli, capsys):
+    run = tmp_path / "dcgan"
+    cli("train", "--model", "dcgan", "--data", "phantom?subjects=4&size=32", "--preset", "smoke",
+        "--set", "steps=1", "--out", run, check=0)
+    out = tmp_path / "out"
+    assert main(["stylize", "--content", str(inputs / "content"), "--run", str(run), "--n", "2", "--out", str(out),
+                 "--steps", "1", "--vgg-weights", "random"]) == 0
+    info = json.loads((out / "style_info.json").read_text())
+    assert info["style"]["run_model"] == "dcgan" and info["style"]["count"] == 2 and info["smooth_sigma"] == 0.0
+    assert len(list((out / "stylized").glob("*.png"))) == 2
+
+
 @pytest.mark.parametrize("weights, message", [
     ("imagenet", "ImageNet VGG19 weights are not in the Keras cache"),
     ("auto", "download failed"),
