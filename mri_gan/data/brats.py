@@ -22,8 +22,10 @@ where the slice holds tumour voxels, no_tumor elsewhere.
 
 from __future__ import annotations
 
+import os
 import zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -212,12 +214,20 @@ class BratsReader(FileReader):
 
     def _load(self, files: dict[str, Path]) -> tuple[dict, dict]:
         """Volumes of one case that pass the checks, and their images; bad files rejected."""
-        volumes, images = {}, {}
-        for seq, file in files.items():
+        def attempt(item):
+            seq, file = item
             try:
-                volumes[seq], images[seq] = load_volume(file, allow_zero=seq == SEGMENTATION)
+                return seq, load_volume(file, allow_zero=seq == SEGMENTATION)
             except UserError as err:
-                self.reject(err.where, err.problem)
+                return seq, err
+
+        volumes, images = {}, {}
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # gzip inflation releases the GIL
+            for seq, result in pool.map(attempt, files.items()):
+                if isinstance(result, UserError):
+                    self.reject(result.where, result.problem)
+                else:
+                    volumes[seq], images[seq] = result
         for seq, reason in odd_shapes({s: v.shape for s, v in volumes.items()}).items():
             self.reject(files[seq], reason)
             del volumes[seq], images[seq]
