@@ -1,8 +1,8 @@
 """The `mri-gan` program: sub-commands, argument parsing and error reporting only.
 
 Each sub-command lives in ``mri_gan/commands/<name>.py`` and exposes ``register(subparsers)``,
-which adds its parser and sets ``func(args) -> int``. Heavy imports happen inside ``func`` so
-that ``mri-gan --help`` stays fast.
+which adds its parser and sets ``func(args) -> int`` (and ``needs_tf=False`` when it never
+touches TensorFlow). Heavy imports happen inside ``func`` so that ``mri-gan --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def run(func, args) -> int:
     from mri_gan.quiet import import_tensorflow
 
     try:
-        import_tensorflow()
+        if getattr(args, "needs_tf", True):
+            import_tensorflow()
         return int(func(args) or 0)
     except UserError as err:
         sys.stderr.write(f"mri-gan: error: {err}\n")

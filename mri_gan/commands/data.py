@@ -25,7 +25,7 @@ def register(subparsers) -> None:
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
     inspect.add_argument("--size", type=int, metavar="N",
                          help="also preprocess every slice to N x N as training would and report the array")
-    inspect.set_defaults(func=run_inspect)
+    inspect.set_defaults(func=run_inspect, needs_tf=False)
 
     preview = commands.add_parser("preview", help="PNG grid: rows = subjects, columns = sequences",
                                   description="Write a PNG grid of SOURCE: one row per subject (spread over "
@@ -34,7 +34,7 @@ def register(subparsers) -> None:
     preview.add_argument("--out", required=True, type=Path, metavar="GRID.png", help="the PNG to write")
     preview.add_argument("--subjects", type=int, default=4, metavar="N", help="rows (default 4)")
     preview.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
-    preview.set_defaults(func=run_preview)
+    preview.set_defaults(func=run_preview, needs_tf=False)
 
 
 def run_inspect(args) -> int:
