@@ -33,12 +33,16 @@ def load_run(run_dir) -> tuple[TrainConfig, dict]:
 
 
 def load_task(run_dir):
-    """The run's task with the weights of its newest readable checkpoint."""
+    """The run's task with the weights of its newest readable checkpoint, or, for an exported
+    model folder (mri_gan.export), an adapter with the same inference interface."""
     import tensorflow as tf
 
+    from mri_gan import serving
     from mri_gan.models import task_class
     from mri_gan.training.checkpoints import restore_latest
 
+    if serving.is_export(run_dir):
+        return serving.load_export(run_dir)
     cfg, meta = load_run(run_dir)
     task = task_class(cfg.model)(cfg, meta)
     task.build()
