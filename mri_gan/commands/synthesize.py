@@ -1,0 +1,30 @@
+"""`mri-gan synthesize`: a missing sequence for one case (NIfTI in -> NIfTI out) or for folders
+of 2-D slices (PNGs out), from a Pix2Pix run."""
+
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("synthesize", help="synthesize a missing MRI sequence with a pix2pix run")
+    p.add_argument("--run", required=True, help="pix2pix run directory")
+    p.add_argument("--input", required=True, nargs="+", metavar="CASE_DIR_OR_NIFTI",
+                   help="a BraTS case folder, NIfTI files named by sequence, or SEQ=PATH pairs "
+                        "(NIfTI files, or folders of 2-D images)")
+    p.add_argument("--target", required=True, help="the sequence to synthesize (t1, t1ce, t2, flair)")
+    p.add_argument("--out", required=True, help="OUT.nii.gz for volumes, a new folder for 2-D slices")
+    p.add_argument("--batch", type=int, default=32, help="slices per network call (default 32)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mri_gan import inference
+    from mri_gan.synthesis import synthesize, task_translator
+
+    translator = task_translator(inference.load_task(args.run))
+    summary = synthesize(args.input, args.target, translator, args.out, args.batch)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {summary['target']} to {summary['out']} (from {', '.join(summary['inputs'])})")
+    return 0

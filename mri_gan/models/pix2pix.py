@@ -1,0 +1,359 @@
+"""Pix2Pix (paper section 3.2): missing-sequence synthesis and one-model imputation.
+
+G: a UNet. ``depth`` encoder units (4x4 convolution stride 2, batch norm except on the first
+and the innermost unit, LeakyReLU 0.2), a decoder of 4x4 transposed convolutions stride 2
+(batch norm, dropout 0.5 on the three innermost units as the noise source, ReLU) with skip
+connections, optionally through additive attention gates (Oktay et al. 2018, the paper's
+"attention UNet"), and a tanh output.
+D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
+stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
+convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
+input pixels per logit. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1.
+
+Two tasks share one step:
+
+- translation (``--source`` one or several sequences stacked as channels, ``--target`` one);
+- imputation (``--target any``): the input is the four sequences with the missing ones zeroed
+  plus four availability planes, the output is the four sequences. Each training example hides
+  1-3 of the sequences it has (as many as leave at least one) drawn from the step's rng; the
+  L1 term and the synthesized part of D's fake input cover the hidden channels only (the given
+  ones are passed through). At inference it fills whichever sequences are missing.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_gan import losses
+from mri_gan.config import TrainConfig
+from mri_gan.data.records import SEQUENCES, canonical_sequence
+from mri_gan.data.slice_set import SliceSet
+from mri_gan.errors import UserError
+from mri_gan.models.layers import batch_norm, leaky
+from mri_gan.models.task import GANTask, tile
+
+ANY = "any"
+#: decoder units (innermost first) that apply dropout, as in pix2pix
+DROPOUT_UNITS = 3
+#: images per call when translating many slices
+INFER_BATCH = 32
+
+
+def unet_widths(depth: int, filters: int) -> list[int]:
+    """Encoder widths, outermost first: filters * 2^i capped at 8 * filters."""
+    return [filters * min(2 ** i, 8) for i in range(depth)]
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class AttentionGate(keras.layers.Layer):
+    """Additive attention on a skip: skip * sigmoid(psi(relu(Wx skip + Wg gate))), one weight per pixel."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = channels
+        self.w_skip = keras.layers.Conv2D(channels, 1, use_bias=False)
+        self.w_gate = keras.layers.Conv2D(channels, 1)
+        self.psi = keras.layers.Conv2D(1, 1, activation="sigmoid")
+
+    def call(self, skip, gate):
+        weights = self.psi(keras.ops.relu(self.w_skip(skip) + self.w_gate(gate)))
+        return skip * weights
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class UNetGenerator(keras.Model):
+    """[N, S, S, in_channels] -> [N, S, S, out_channels] in [-1, 1]."""
+
+    def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
+                 attention=False, dropout=0.5, **kwargs):
+        super().__init__(**kwargs)
+        if image_size % 2 ** depth or depth < 2:
+            raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
+        self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
+        self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
+        widths = unet_widths(depth, filters)
+        self.down = []
+        for i, width in enumerate(widths):
+            norm = batch_norm() if 0 < i < depth - 1 else None
+            self.down.append([keras.layers.Conv2D(width, 4, 2, "same", use_bias=norm is None),
+                              norm, leaky()])
+        self.up = []
+        for k, width in enumerate(reversed(widths[:-1])):   # innermost first, to the skip's width
+            drop = keras.layers.Dropout(dropout) if dropout and k < DROPOUT_UNITS else None
+            gate = AttentionGate(max(width // 2, 1)) if attention else None
+            self.up.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
+                            batch_norm(), drop, keras.layers.ReLU(), gate])
+        self.to_image = keras.layers.Conv2DTranspose(out_channels, 4, 2, "same")
+        self.out_act = keras.layers.Activation("tanh", dtype="float32")
+
+    def call(self, x, training=None):
+        skips = []
+        for conv, norm, act in self.down:
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = act(x)
+            skips.append(x)
+        for (conv, norm, drop, act, gate), skip in zip(self.up, reversed(skips[:-1])):
+            x = norm(conv(x), training=training)
+            if drop is not None:
+                x = drop(x, training=training)
+            x = act(x)
+            if gate is not None:
+                skip = gate(skip, x)
+            x = keras.ops.concatenate([x, skip], axis=-1)
+        return self.out_act(self.to_image(x))
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
+                "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
+                "attention": self.attention, "dropout": self.dropout}
+
+
+def patch_receptive_field(patch_layers: int) -> int:
+    """Input pixels (per side) seen by one PatchGAN logit: 4x4 kernels, strides 2 x n, 1, 1."""
+    strides = [2] * patch_layers + [1, 1]
+    field, jump = 1, 1
+    for s in strides:
+        field += 3 * jump
+        jump *= s
+    return field
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class PatchDiscriminator(keras.Model):
+    """(condition [N, S, S, Cc], image [N, S, S, Ci]) -> patch logits [N, S / 2^n, S / 2^n, 1]."""
+
+    def __init__(self, in_channels=2, filters=64, patch_layers=3, **kwargs):
+        super().__init__(**kwargs)
+        self.in_channels, self.filters, self.patch_layers = in_channels, filters, patch_layers
+        self.blocks = []
+        for i in range(patch_layers + 1):
+            stride = 2 if i < patch_layers else 1
+            norm = batch_norm() if i else None
+            self.blocks.append([keras.layers.Conv2D(filters * min(2 ** i, 8), 4, stride, "same",
+                                                    use_bias=norm is None), norm, leaky()])
+        self.logits = keras.layers.Conv2D(1, 4, 1, "same", dtype="float32")
+
+    def call(self, condition, image, training=None):
+        x = keras.ops.concatenate([condition, keras.ops.cast(image, condition.dtype)], axis=-1)
+        for conv, norm, act in self.blocks:
+            x = conv(x)
+            if norm is not None:
+                x = norm(x, training=training)
+            x = act(x)
+        return self.logits(x)
+
+    def get_config(self):
+        return {**super().get_config(), "in_channels": self.in_channels, "filters": self.filters,
+                "patch_layers": self.patch_layers}
+
+
+def hide_sequences(available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """[N, 4] bool: per example, 1 to min(3, available - 1) of its available sequences to hide."""
+    hidden = np.zeros_like(available, bool)
+    for i, have in enumerate(available):
+        present = np.flatnonzero(have)
+        k = rng.integers(1, min(3, len(present) - 1) + 1)
+        hidden[i, rng.choice(present, k, replace=False)] = True
+    return hidden
+
+
+def imputation_input(images: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """[N, H, W, 4] images and [N, 4] given flags -> [N, H, W, 8]: given images (others 0) and flags."""
+    g = given.astype(np.float32)[:, None, None, :]
+    planes = np.broadcast_to(g, images.shape)
+    return np.concatenate([images * g, planes], axis=-1).astype(np.float32)
+
+
+class Pix2Pix(GANTask):
+    """Pix2Pix translation (``cfg.target`` one sequence) or imputation (``cfg.target == "any"``)."""
+
+    LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "d_acc_real", "d_acc_fake")
+
+    def __init__(self, cfg: TrainConfig, meta: dict):
+        super().__init__(cfg, meta)
+        self.imputation = str(cfg.target).lower() == ANY
+        if self.imputation:
+            self.sources, self.target = list(SEQUENCES), ANY
+        else:
+            self.target = canonical_sequence(cfg.target, "--target")
+            self.sources = [canonical_sequence(s, "--source") for s in cfg.source]
+            if not self.sources:
+                raise UserError("--source", "give at least one source sequence")
+            if len(set(self.sources)) != len(self.sources):
+                raise UserError("--source", "a sequence is given twice")
+            if self.target in self.sources:
+                raise UserError("--target", f"{self.target} is also a source")
+        if cfg.image_size % 2 ** cfg.unet_depth:
+            raise UserError("--set", f"unet_depth={cfg.unet_depth} is too deep for image_size="
+                                     f"{cfg.image_size} (needs image_size / 2^depth >= 1)")
+        if cfg.image_size % 2 ** cfg.patch_layers:
+            raise UserError("--set", f"patch_layers={cfg.patch_layers} is too deep for image_size="
+                                     f"{cfg.image_size}")
+        self._val_data: SliceSet | None = None
+        self._predict = None
+
+    @property
+    def in_channels(self) -> int:
+        return 2 * len(SEQUENCES) if self.imputation else len(self.sources)
+
+    @property
+    def out_channels(self) -> int:
+        return len(SEQUENCES) if self.imputation else 1
+
+    # -- building --------------------------------------------------------------------------
+    def build(self) -> None:
+        cfg = self.cfg
+        self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
+                                       cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
+                                       name="generator")
+        self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
+                                                cfg.patch_layers, name="discriminator")
+        s = cfg.image_size
+        cond = tf.zeros([1, s, s, self.in_channels])
+        self.discriminator(cond, self.generator(cond))
+        self._build_optimizers()
+        G = self.generator
+        self._predict = tf.function(lambda x: G(x, training=False),
+                                    input_signature=[tf.TensorSpec([None, s, s, self.in_channels])])
+
+    # -- data ------------------------------------------------------------------------------
+    def batch_spec(self, step: int = 0) -> dict:
+        s = self.cfg.image_size
+        return {"cond": tf.TensorSpec([None, s, s, self.in_channels], tf.float32),
+                "target": tf.TensorSpec([None, s, s, self.out_channels], tf.float32),
+                "weight": tf.TensorSpec([None, self.out_channels], tf.float32)}
+
+    def train_filter(self, data: SliceSet) -> np.ndarray:
+        if self.imputation:
+            return data.available.sum(axis=1) >= 2
+        return data.has(self.sources + [self.target])
+
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
+        if self.imputation:
+            images = data.images[index]
+            hidden = hide_sequences(data.available[index], rng)
+            given = data.available[index] & ~hidden
+            return {"cond": imputation_input(images, given), "target": images,
+                    "weight": hidden.astype(np.float32)}
+        return {"cond": data.channels(self.sources, index),
+                "target": data.channels([self.target], index),
+                "weight": np.ones((len(index), 1), np.float32)}
+
+    # -- the step --------------------------------------------------------------------------
+    def losses(self, batch: dict, out: tf.Tensor, global_batch: int) -> dict:
+        """D and G losses (contributions to global means) for generator output ``out``.
+
+        D's fake input keeps the given channels of the target and takes ``out`` where the
+        weight is 1, so neither term reaches ``out`` on given channels."""
+        D = self.discriminator
+        cond, target = batch["cond"], batch["target"]
+        weight = batch["weight"][:, None, None, :]
+        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+        fake = target * (1.0 - weight) + out * weight
+        real_logits = D(cond, target, training=True)
+        fake_logits = D(cond, fake, training=True)
+        g_adv = average(losses.generator_bce(fake_logits))
+        g_l1 = average(losses.l1(out, target, weight))
+        return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)),
+                "g_loss": g_adv + self.cfg.l1_lambda * g_l1, "g_adv": g_adv, "g_l1": g_l1,
+                "d_acc_real": average(losses.accuracy_from_logits(real_logits, True)),
+                "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False))}
+
+    def replica_step(self, batch: dict, global_batch: int) -> dict:
+        """G runs once; D and G are updated together from the same forward pass (D's gradient
+        from its loss on real and fake pairs, G's through D's weights before the update)."""
+        G, D = self.generator, self.discriminator
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            logs = self.losses(batch, G(batch["cond"], training=True), global_batch)
+        self._apply(self.d_opt, d_tape, logs["d_loss"], D.trainable_variables)
+        self._apply(self.g_opt, g_tape, logs["g_loss"], G.trainable_variables)
+        return logs
+
+    # -- inference -------------------------------------------------------------------------
+    def translate(self, images: np.ndarray, available, target: str) -> np.ndarray:
+        """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where
+        missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1].
+
+        Translation needs its source sequences; imputation uses every available one but the target."""
+        target = canonical_sequence(target, "--target")
+        images = np.asarray(images, np.float32)
+        have = np.broadcast_to(np.asarray(available, bool), (len(images), len(SEQUENCES)))
+        t = SEQUENCES.index(target)
+        if self.imputation:
+            given = have.copy()
+            given[:, t] = False
+            if not given.any(axis=1).all():
+                raise UserError("--input", f"imputing {target} needs at least one other sequence")
+            cond, channel = imputation_input(images, given), t
+        else:
+            if target != self.target:
+                raise UserError("--target", f"this model synthesizes {self.target}, not {target}")
+            lacking = [s for s in self.sources if not have[:, SEQUENCES.index(s)].all()]
+            if lacking:
+                raise UserError("--input", f"this model needs {', '.join(self.sources)}; "
+                                           f"missing: {', '.join(lacking)}")
+            cond, channel = images[..., [SEQUENCES.index(s) for s in self.sources]], 0
+        out = [self._predict(tf.constant(cond[i:i + INFER_BATCH])).numpy()[..., channel]
+               for i in range(0, len(cond), INFER_BATCH)]
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(images.shape[:3], np.float32)
+
+    def _pairs(self, data: SliceSet):
+        """(target sequence, slice rows) of every validation question the data can answer:
+        the target where the sources exist (translation), or each available sequence in turn
+        with at least one other (imputation, leave-one-out)."""
+        if not self.imputation:
+            rows = np.flatnonzero(data.has(self.sources + [self.target]))
+            return [(self.target, rows)] if len(rows) else []
+        enough = data.available.sum(axis=1) >= 2
+        pairs = []
+        for c, seq in enumerate(SEQUENCES):
+            rows = np.flatnonzero(data.available[:, c] & enough)
+            if len(rows):
+                pairs.append((seq, rows))
+        return pairs
+
+    def validate(self, data: SliceSet) -> dict:
+        """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects; for
+        imputation the mean over leave-one-out targets, plus each target's figures."""
+        from mri_gan.evaluation.metrics import paired_metrics
+
+        self._val_data = data
+        per_target = {}
+        for seq, rows in self._pairs(data):
+            sub = data.subset(rows)
+            pred = self.translate(sub.images, sub.available, seq)
+            per_target[seq] = paired_metrics(pred, sub.channels([seq])[..., 0], sub.brain_mask, sub.subjects)
+        if not per_target:
+            return {}
+        out = {f"val_{m}": round(float(np.mean([r[m]["mean"] for r in per_target.values()])), 5)
+               for m in ("ssim", "psnr", "mae")}
+        if self.imputation:
+            for seq, r in per_target.items():
+                out.update({f"val_{m}_{seq}": round(r[m]["mean"], 5) for m in ("ssim", "psnr", "mae")})
+        return out
+
+    def sample_grid(self, data: SliceSet, seed: int) -> np.ndarray:
+        """Rows of source | synthesized | real target | |error| on validation slices once
+        validation has run (else on ``data``); imputation rows hide one sequence each in turn."""
+        data = self._val_data if self._val_data is not None and len(self._val_data) else data
+        pairs = self._pairs(data)
+        if not pairs:
+            return -np.ones((data.size, 4 * data.size), np.float32)
+        rng = np.random.default_rng([seed, 5])
+        tiles = []
+        for k in range(4):
+            seq, rows = pairs[k % len(pairs)]
+            i = int(rng.choice(rows))
+            image, have = data.images[i:i + 1], data.available[i]
+            pred = self.translate(image, have, seq)[0]
+            real = image[0, ..., SEQUENCES.index(seq)]
+            shown = [s for s in self.sources if have[SEQUENCES.index(s)] and s != seq][0]
+            tiles += [image[0, ..., SEQUENCES.index(shown)], pred, real, np.abs(pred - real) - 1.0]
+        return tile(np.stack(tiles), 4)

@@ -1,0 +1,310 @@
+"""Missing-sequence synthesis of whole cases: NIfTI volumes in -> NIfTI volume out, and a folder
+of 2-D slices in -> a folder of PNGs out.
+
+The network is behind one function, ``Translator.translate(images, available, target)``:
+slices [N, S, S, 4] in [-1, 1] (``SEQUENCES`` order, zeros where missing) and the [4] bool
+availability -> the target [N, S, S] in [-1, 1]. A trained run gives one (``task_translator``),
+an exported SavedModel can give another.
+
+Volumes: a case is read with the ``brats`` reader's helpers and normalised as that reader
+does (brain mask = union of non-zero voxels when skull-stripped, else a head mask per axial
+slice; each volume's 0.5 / 99.5 brain percentiles -> [0, 1]); its axial slices are resized to
+the model size, translated in batches, resized back to the original in-plane size and put back
+in the file's array layout. Intensity rule: the target volume is missing, so its scale is
+unknown; the synthesized [0, 1] is mapped onto the robust range [p0.5, p99.5] of the reference
+input (the first given sequence in t1, t1ce, t2, flair order), which keeps the output in that
+scanner's units. Voxels outside the brain mask are 0. The NIfTI keeps the reference input's
+shape, affine, orientation codes and voxel sizes; it is float32 and says in its header
+description what made it and the rule above. Files are written to a temporary sibling and
+renamed.
+
+Slices: ``seq=DIR`` pairs (or one DIR for a model with one source) of 2-D images with the same
+relative names; 8-bit pixels / 255 like the ``folder`` reader, head mask of the mean image,
+PNG outputs (uint8, [0, 1] -> [0, 255], 0 outside the mask) under the same relative names.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from mri_gan.data import preprocess
+from mri_gan.data.brats import (axial_slices, brain_mask, find_case_files, is_nifti, load_case,
+                                split_name, volume_from_axial)
+from mri_gan.data.images import UnreadableFile, read_gray
+from mri_gan.data.records import SEQUENCES, canonical_sequence
+from mri_gan.data.source import IMAGE_SUFFIXES
+from mri_gan.errors import UserError
+from mri_gan.inference import atomic_dir, commit_dir
+
+#: slices per call of ``translate``
+BATCH = 32
+#: NIfTI-1 header description field length
+DESCRIPTION_BYTES = 80
+
+
+@dataclass
+class Translator:
+    """A batch translation function and what synthesis needs to know about it."""
+
+    #: (images [N, S, S, 4] in [-1, 1], available [4] bool, target) -> [N, S, S] in [-1, 1]
+    translate: Callable[[np.ndarray, np.ndarray, str], np.ndarray]
+    image_size: int
+    #: the sequence of an input that does not name one (a model with one source), else None
+    default_sequence: str | None
+    #: short text for the header, e.g. "pix2pix t1->flair"
+    name: str
+
+
+def task_translator(task) -> Translator:
+    """The Translator of a trained Pix2Pix task (``inference.load_task``)."""
+    if not hasattr(task, "translate"):
+        raise UserError("--run", f"a {task.cfg.model} run cannot synthesize sequences; "
+                                 "train pix2pix (--target SEQ or --target any)")
+    single = None if task.imputation or len(task.sources) != 1 else task.sources[0]
+    name = (f"pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
+    return Translator(task.translate, task.cfg.image_size, single, name)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def _sequence_of(text: str) -> tuple[str | None, Path]:
+    """``seq=path`` -> (canonical seq, path); a bare path -> (None, path)."""
+    key, eq, value = text.partition("=")
+    if eq and key and not Path(text).exists():
+        return canonical_sequence(key, where="--input"), Path(value)
+    return None, Path(text)
+
+
+def parse_inputs(inputs: list[str], default_sequence: str | None) -> tuple[str, dict[str, Path]]:
+    """("volume" or "slices", {sequence: path}) from the ``--input`` values.
+
+    Accepted: one BraTS case folder; NIfTI files named by sequence (``<case>_t1.nii.gz``);
+    one NIfTI or one image folder for a model with one source; ``seq=path`` pairs of NIfTI
+    files or of image folders."""
+    if not inputs:
+        raise UserError("--input", "give a case folder, NIfTI files or seq=path pairs")
+    found: dict[str, Path] = {}
+    for text in inputs:
+        seq, path = _sequence_of(text)
+        if not path.exists():
+            raise UserError(path, "no such file or directory")
+        if seq is None and path.is_dir() and any(is_nifti(p) for p in path.iterdir()):
+            if len(inputs) > 1:
+                raise UserError(path, "give one case folder, or NIfTI files, not both")
+            return "volume", find_case_files(path)
+        if seq is None and path.is_file() and is_nifti(path):
+            try:
+                seq = split_name(path)[1]
+            except UserError:
+                if default_sequence is None or len(inputs) > 1:
+                    raise UserError(path, "its name names no sequence; pass it as SEQ=path") from None
+                seq = default_sequence
+        if seq is None and path.is_dir():
+            if default_sequence is None or len(inputs) > 1:
+                raise UserError(path, "a folder of 2-D slices needs its sequence: SEQ=folder")
+            seq = default_sequence
+        if seq is None or seq == "seg":
+            raise UserError(path, "not a NIfTI volume, case folder or folder of 2-D images")
+        if seq in found:
+            raise UserError(path, f"a second {seq} input (also {found[seq]})")
+        found[seq] = path
+    kinds = {"slices" if p.is_dir() else "volume" for p in found.values()}
+    if len(kinds) > 1:
+        raise UserError("--input", "mix of NIfTI files and image folders; give one kind")
+    kind = kinds.pop()
+    if kind == "volume":
+        for path in found.values():
+            if not is_nifti(path):
+                raise UserError(path, "not a NIfTI file (.nii or .nii.gz)")
+    return kind, {s: found[s] for s in SEQUENCES if s in found}
+
+
+def _without_target(target: str, given: dict) -> tuple[str, dict]:
+    """The canonical target and the inputs without it (a present target is not used: it is
+    what a synthesis is compared with)."""
+    target = canonical_sequence(target, "--target")
+    rest = {s: v for s, v in given.items() if s != target}
+    if not rest:
+        raise UserError("--input", f"the only input is the target {target}")
+    return target, rest
+
+
+def _translate_all(translator: Translator, stack: np.ndarray, available: np.ndarray, target: str,
+                   batch: int) -> np.ndarray:
+    """[N, S, S, 4] model-range slices -> [N, S, S] target in [0, 1]."""
+    out = [translator.translate(stack[i:i + batch], available, target) for i in range(0, len(stack), batch)]
+    return preprocess.from_model_range(np.concatenate(out)) if out else np.zeros(stack.shape[:3], np.float32)
+
+
+def _resize_back(image01: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A [S, S] image to (rows, cols), cubic, clipped to [0, 1]."""
+    if image01.shape == tuple(shape):
+        return image01
+    out = cv2.resize(image01, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+    return np.clip(out, 0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- volumes
+
+@dataclass
+class VolumeResult:
+    volume: np.ndarray          # float32, the reference input's array layout
+    reference: str              # sequence whose image (affine, header) and scale are used
+    bounds: tuple[float, float]  # its p0.5 / p99.5 inside the brain
+    slices: int                 # axial slices translated (those with brain)
+
+
+def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, translator: Translator,
+                      batch: int = BATCH) -> VolumeResult:
+    """Synthesize ``target`` for one case's volumes {sequence: raw 3-D array} (one shape)."""
+    target, volumes = _without_target(target, volumes)
+    order = [s for s in SEQUENCES if s in volumes]
+    mask3d, stripped = brain_mask(volumes)
+    scaled, bounds = {}, {}
+    for seq in order:
+        vol, bounds[seq] = preprocess.robust_scale(volumes[seq], mask3d if stripped else None)
+        scaled[seq] = axial_slices(vol, affine)
+    if stripped:
+        brain = axial_slices(mask3d, affine)
+    else:
+        mean = sum(scaled.values()) / len(scaled)
+        brain = np.stack([preprocess.head_mask(s) for s in mean])
+    keep = np.flatnonzero(brain.any(axis=(1, 2)))
+    size = translator.image_size
+    available = np.array([s in volumes for s in SEQUENCES])
+    stack = np.zeros((len(keep), size, size, len(SEQUENCES)), np.float32)
+    for c, seq in enumerate(SEQUENCES):
+        if seq in scaled:
+            stack[..., c] = [preprocess.to_model_range(preprocess.resize_image(scaled[seq][k], size))
+                             for k in keep]
+    synthesized = _translate_all(translator, stack, available, target, batch)
+    reference = order[0]
+    lo, hi = bounds[reference]
+    out = np.zeros(brain.shape, np.float32)
+    for k, image in zip(keep, synthesized):
+        out[k] = lo + _resize_back(image, brain.shape[1:]) * (hi - lo)
+    out *= brain
+    return VolumeResult(volume_from_axial(out, affine).astype(np.float32), reference, (lo, hi), len(keep))
+
+
+def _nifti_suffix(out: Path) -> str:
+    name = out.name.lower()
+    for suffix in (".nii.gz", ".nii"):
+        if name.endswith(suffix):
+            return suffix
+    raise UserError(out, "the output of a volume must be a .nii or .nii.gz file")
+
+
+def write_nifti(volume: np.ndarray, reference, out, description: str) -> Path:
+    """Write float32 ``volume`` with the reference image's affine and header, atomically."""
+    import nibabel as nib
+
+    out = Path(out)
+    suffix = _nifti_suffix(out)
+    header = reference.header.copy()
+    header.set_data_dtype(np.float32)
+    image = nib.Nifti1Image(volume.astype(np.float32), reference.affine, header)
+    image.header["descrip"] = description.encode("ascii", "replace")[:DESCRIPTION_BYTES - 1]
+    image.header.set_slope_inter(1.0, 0.0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
+    os.close(fd)
+    try:
+        nib.save(image, tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def synthesize_case(files: dict[str, Path], target: str, translator: Translator, out,
+                    batch: int = BATCH) -> dict:
+    """Read one case's NIfTI files, synthesize ``target`` and write it to ``out``; a summary."""
+    ignored = [s for s in files if s == canonical_sequence(target, "--target")]
+    target, files = _without_target(target, files)
+    volumes, image = load_case(files)
+    result = synthesize_volume(volumes, image.affine, target, translator, batch)
+    lo, hi = result.bounds
+    description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} p0.5-99.5 [{lo:.4g},{hi:.4g}]"
+    path = write_nifti(result.volume, image, out, description)
+    return {"out": str(path), "target": target, "inputs": list(files), "ignored": ignored,
+            "reference": result.reference,
+            "bounds": [lo, hi], "slices": result.slices, "shape": list(result.volume.shape),
+            "description": description}
+
+
+# ----------------------------------------------------------------------------- 2-D slices
+
+def _images_of(folder: Path) -> dict[Path, Path]:
+    """Relative name without suffix -> file, for the images below ``folder``."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return {p.relative_to(folder).with_suffix(""): p for p in files}
+
+
+def synthesize_slices(folders: dict[str, Path], target: str, translator: Translator, out,
+                      batch: int = BATCH) -> dict:
+    """Folders of 2-D images {sequence: folder} with matching names -> OUT/<name>.png per image."""
+    target, folders = _without_target(target, folders)
+    listing = {seq: _images_of(folder) for seq, folder in folders.items()}
+    first = next(iter(listing))
+    names = list(listing[first])
+    if not names:
+        raise UserError(folders[first], "no image files")
+    for seq, files in listing.items():
+        lacking = [n for n in names if n not in files]
+        if lacking:
+            raise UserError(folders[seq], f"has no image named {lacking[0]} (found in {folders[first]})")
+    available = np.array([s in folders for s in SEQUENCES])
+    size = translator.image_size
+    out, tmp = atomic_dir(out)
+    try:
+        for start in range(0, len(names), batch):
+            chunk = names[start:start + batch]
+            images, masks = [], []
+            stack = np.zeros((len(chunk), size, size, len(SEQUENCES)), np.float32)
+            for i, name in enumerate(chunk):
+                read = {}
+                for seq in folders:
+                    try:
+                        read[seq] = read_gray(listing[seq][name])
+                    except UnreadableFile as err:
+                        raise UserError(listing[seq][name], str(err)) from None
+                shapes = {a.shape for a in read.values()}
+                if len(shapes) > 1:
+                    raise UserError(listing[first][name], "its sequences differ in size")
+                for seq, image in read.items():
+                    stack[i, ..., SEQUENCES.index(seq)] = preprocess.to_model_range(
+                        preprocess.resize_image(image, size))
+                masks.append(preprocess.head_mask(sum(read.values()) / len(read)))
+                images.append(shapes.pop())
+            synthesized = _translate_all(translator, stack, available, target, batch)
+            for name, shape, mask, image in zip(chunk, images, masks, synthesized):
+                path = tmp / name.with_suffix(".png")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pixels = np.round(_resize_back(image, shape) * mask * 255.0).astype(np.uint8)
+                cv2.imwrite(str(path), pixels)
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {"out": str(out), "target": target, "inputs": list(folders), "images": len(names)}
+
+
+def synthesize(inputs: list[str], target: str, translator: Translator, out, batch: int = BATCH) -> dict:
+    """``mri-gan synthesize``: a case's volumes -> a NIfTI, or folders of slices -> PNGs."""
+    if batch < 1:
+        raise UserError("--batch", "must be at least 1")
+    kind, found = parse_inputs(inputs, translator.default_sequence)
+    if kind == "volume":
+        return synthesize_case(found, target, translator, out, batch)
+    return synthesize_slices(found, target, translator, out, batch)

@@ -1,0 +1,173 @@
+"""Pix2Pix: shape tables, config round trips, PatchGAN receptive field, imputation masking,
+translation errors, and smoke training through the CLI."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_slices
+from mri_gan.config import resolve
+from mri_gan.errors import UserError
+from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, UNetGenerator,
+                                    hide_sequences, patch_receptive_field)
+
+
+@pytest.mark.parametrize("size,depth", [(128, 7), (256, 8)])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("attention", [False, True])
+def test_shapes(size, depth, channels, attention):
+    g = UNetGenerator(size, channels, 1, depth, filters=4, attention=attention)
+    d = PatchDiscriminator(channels + 1, filters=4)
+    x = tf.random.uniform([2, size, size, channels], -1, 1)
+    y = g(x, training=False)
+    assert y.shape == (2, size, size, 1)
+    assert float(tf.reduce_max(tf.abs(y))) <= 1.0
+    assert d(x, y).shape == (2, size // 8, size // 8, 1)
+
+
+def test_generator_layout():
+    g = UNetGenerator(128, 1, 4, depth=7, filters=8, attention=True)
+    g(tf.zeros([1, 128, 128, 1]))
+    assert [b[0].filters for b in g.down] == [8, 16, 32, 64, 64, 64, 64]
+    assert g.down[0][1] is None and g.down[-1][1] is None           # no BN outermost / innermost
+    assert all(b[1] is not None for b in g.down[1:-1])
+    assert [b[2] is not None for b in g.up] == [True, True, True, False, False, False]  # dropout
+    assert all(isinstance(b[4], AttentionGate) for b in g.up)
+    assert g(tf.zeros([1, 128, 128, 1])).shape == (1, 128, 128, 4)
+    with pytest.raises(ValueError):
+        UNetGenerator(32, 1, 1, depth=6)
+
+
+@pytest.mark.parametrize("cls,kwargs", [
+    (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
+                         attention=True, dropout=0.3)),
+    (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
+    (AttentionGate, dict(channels=3))])
+def test_get_config_round_trip(cls, kwargs):
+    model = cls(**kwargs)
+    clone = cls.from_config(model.get_config())
+    for key, value in kwargs.items():
+        assert getattr(clone, key) == value
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert type(restored) is cls and restored.get_config() == model.get_config()
+
+
+def test_receptive_field_is_70():
+    assert patch_receptive_field(3) == 70
+    assert patch_receptive_field(1) == 16 and patch_receptive_field(2) == 34
+    d = PatchDiscriminator(2, filters=4, patch_layers=3)
+    x = tf.random.uniform([1, 128, 128, 1], -1, 1)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = d(x, x, training=False)
+        centre = logits[0, 8, 8, 0]
+    grad = np.abs(tape.gradient(centre, x).numpy()[0, ..., 0])
+    rows, cols = np.flatnonzero(grad.sum(axis=1)), np.flatnonzero(grad.sum(axis=0))
+    assert rows[-1] - rows[0] + 1 == 70 and cols[-1] - cols[0] + 1 == 70
+
+
+def test_hide_sequences_draws_one_to_three_of_the_available():
+    rng = np.random.default_rng(0)
+    available = np.ones((400, 4), bool)
+    available[200:, 1] = False                 # three sequences
+    available[300:, 2] = False                 # two sequences
+    hidden = hide_sequences(available, rng)
+    counts = hidden.sum(axis=1)
+    assert not (hidden & ~available).any()
+    assert set(counts[:200]) == {1, 2, 3} and set(counts[200:300]) == {1, 2} and set(counts[300:]) == {1}
+    assert ((available & ~hidden).sum(axis=1) >= 1).all()
+    again = hide_sequences(available, np.random.default_rng(0))
+    assert np.array_equal(hidden, again)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_slices(subjects=6, per_subject=3, size=32)
+
+
+def small_task(target="any", **sets):
+    cfg = resolve("pix2pix", "smoke", "synthetic", {"target": target, **sets})
+    task = Pix2Pix(cfg, {})
+    task.build()
+    return task
+
+
+def test_imputation_batch_and_losses_only_on_hidden(data):
+    task = small_task("any")
+    index = np.arange(8)
+    batch = task.make_batch(data, index, np.random.default_rng(3))
+    hidden = batch["weight"].astype(bool)
+    assert batch["cond"].shape == (8, 32, 32, 8) and batch["target"].shape == (8, 32, 32, 4)
+    assert (hidden.sum(axis=1) >= 1).all() and (hidden.sum(axis=1) <= 3).all()
+    given_images, planes = batch["cond"][..., :4], batch["cond"][..., 4:]
+    assert np.all(given_images[np.broadcast_to(hidden[:, None, None, :], given_images.shape)] == 0)
+    assert np.array_equal(planes[:, 0, 0, :], (~hidden).astype(np.float32))
+    out = tf.Variable(tf.random.uniform(batch["target"].shape, -1, 1))
+    tensors = {k: tf.constant(v) for k, v in batch.items()}
+    with tf.GradientTape() as tape:
+        logs = task.losses(tensors, out, global_batch=8)
+    grad = np.abs(tape.gradient(logs["g_loss"], out).numpy()).sum(axis=(1, 2))
+    assert np.all(grad[~hidden] == 0) and np.all(grad[hidden] > 0)
+
+
+def test_translation_batch(data):
+    task = small_task("flair", source="t1,t2")
+    batch = task.make_batch(data, np.arange(4), np.random.default_rng(0))
+    assert batch["cond"].shape == (4, 32, 32, 2) and batch["target"].shape == (4, 32, 32, 1)
+    np.testing.assert_array_equal(batch["cond"][..., 1], data.images[:4, ..., 2])
+    np.testing.assert_array_equal(batch["target"][..., 0], data.images[:4, ..., 3])
+
+
+def test_translate_checks_inputs(data):
+    task = small_task("flair", source="t1")
+    images = data.images[:3]
+    assert task.translate(images, [True, True, True, True], "flair").shape == (3, 32, 32)
+    with pytest.raises(UserError, match="synthesizes flair"):
+        task.translate(images, [True] * 4, "t2")
+    with pytest.raises(UserError, match="missing: t1"):
+        task.translate(images, [False, True, True, True], "flair")
+    imputer = small_task("any")
+    full = imputer.translate(images, [True] * 4, "t2")
+    assert full.shape == (3, 32, 32)
+    # the target's own channel is never an input: changing it changes nothing
+    changed = images.copy()
+    changed[..., 2] = 0.7
+    np.testing.assert_allclose(imputer.translate(changed, [True] * 4, "t2"), full, atol=1e-6)
+    with pytest.raises(UserError, match="at least one other"):
+        imputer.translate(images, [False, False, True, False], "t2")
+
+
+@pytest.mark.parametrize("values,match", [({"target": "flair", "source": "flair"}, "also a source"),
+                                          ({"target": "bold"}, "unknown sequence"),
+                                          ({"unet_depth": "6"}, "too deep")])
+def test_task_refuses_bad_config(values, match):
+    cfg = resolve("pix2pix", "smoke", "synthetic", values)
+    with pytest.raises(UserError, match=match):
+        Pix2Pix(cfg, {})
+
+
+@pytest.mark.parametrize("target", ["flair", "any"])
+def test_smoke_training_through_cli(cli, tmp_path, target):
+    run = tmp_path / "run"
+    cli("train", "--model", "pix2pix", "--data", "phantom?subjects=6&size=32&slices=3",
+        "--preset", "smoke", "--source", "t1", "--target", target, "--out", run,
+        "--no-progress", check=0)
+    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validated = [e for e in entries if "val_ssim" in e]
+    assert validated and validated[-1]["step"] == 4
+    for key in ("val_ssim", "val_psnr", "val_mae"):
+        assert np.isfinite(validated[-1][key])
+    assert -1 <= validated[-1]["val_ssim"] <= 1 and validated[-1]["val_mae"] >= 0
+    for key in ("d_loss", "g_loss", "g_l1", "images_per_s"):
+        assert key in entries[-1]
+    if target == "any":
+        assert "val_ssim_flair" in validated[-1] and "val_ssim_t1" in validated[-1]
+    grids = sorted((run / "samples").glob("*.png"))
+    assert grids
+    import cv2
+
+    grid = cv2.imread(str(grids[-1]), cv2.IMREAD_GRAYSCALE)
+    assert grid.shape == (4 * 32, 4 * 32)

@@ -1,0 +1,156 @@
+"""Volume synthesis: NIfTI in -> NIfTI out with the input's geometry, 2-D folders, the CLI."""
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pytest
+
+from mri_gan.config import resolve
+from mri_gan.data.phantom import write_phantom_case
+from mri_gan.errors import UserError
+from mri_gan.inference import load_task
+from mri_gan.synthesis import Translator, parse_inputs, synthesize, task_translator
+from mri_gan.training.trainer import Trainer
+
+
+def copy_t1(images, available, target):
+    """A stand-in network: the t1 channel as the prediction (geometry and scale checks)."""
+    assert available[0]
+    return images[..., 0]
+
+
+IDENTITY = Translator(copy_t1, 128, "t1", "copy t1")
+
+
+def check_volume(out, reference_file, inputs):
+    ref = nib.load(reference_file)
+    img = nib.load(out)
+    vol = np.asarray(img.dataobj)
+    assert vol.shape == ref.shape and vol.dtype == np.float32
+    np.testing.assert_allclose(img.affine, ref.affine, atol=1e-6)
+    assert nib.aff2axcodes(img.affine) == nib.aff2axcodes(ref.affine)
+    assert img.header["descrip"].tobytes().startswith(b"mri_gan copy t1")
+    background = np.all([np.asarray(nib.load(f).dataobj) == 0 for f in inputs], axis=0)
+    assert background.any() and np.all(vol[background] == 0)
+    # the copy lands where the t1 was: same orientation, same scale inside the brain
+    t1 = np.asarray(ref.dataobj, np.float32)
+    brain = ~background
+    assert np.corrcoef(vol[brain], t1[brain])[0, 1] > 0.9
+    lo, hi = np.percentile(t1[brain], [0.5, 99.5])
+    assert lo - 1e-3 <= vol[brain].min() and vol[brain].max() <= hi + 1e-3
+    return vol
+
+
+@pytest.fixture(scope="module")
+def phantom_case(tmp_path_factory):
+    return write_phantom_case(tmp_path_factory.mktemp("cases"), seed=3, name="ph-003", size=64)
+
+
+def test_phantom_case_round_trip(phantom_case, tmp_path):
+    out = tmp_path / "flair.nii.gz"
+    summary = synthesize([str(phantom_case)], "flair", IDENTITY, out)
+    files = sorted(phantom_case.glob("ph-003_t*.nii.gz"))
+    assert summary["ignored"] == ["flair"] and summary["reference"] == "t1"
+    check_volume(out, phantom_case / "ph-003_t1.nii.gz", files + [phantom_case / "ph-003_flair.nii.gz"])
+    assert [p.name for p in tmp_path.iterdir()] == ["flair.nii.gz"]   # no temporary left
+
+
+def test_reoriented_input_keeps_its_layout(phantom_case, tmp_path):
+    """An RAS copy of the case (flipped arrays, matching affine) gives an RAS output that equals
+    the LPS output flipped back."""
+    ras = tmp_path / "ras"
+    ras.mkdir()
+    for f in phantom_case.glob("ph-003_*.nii.gz"):
+        img = nib.load(f)
+        nib.save(nib.as_closest_canonical(img), ras / f.name)
+    a = synthesize([str(phantom_case / "ph-003_t1.nii.gz"), str(phantom_case / "ph-003_t2.nii.gz")],
+                   "flair", IDENTITY, tmp_path / "lps.nii")
+    b = synthesize([f"t1={ras / 'ph-003_t1.nii.gz'}", f"t2={ras / 'ph-003_t2.nii.gz'}"],
+                   "flair", IDENTITY, tmp_path / "ras.nii.gz")
+    assert a["inputs"] == b["inputs"] == ["t1", "t2"]
+    lps_vol = nib.load(a["out"])
+    ras_vol = nib.load(b["out"])
+    assert nib.aff2axcodes(ras_vol.affine) == ("R", "A", "S")
+    np.testing.assert_allclose(nib.as_closest_canonical(lps_vol).get_fdata(), ras_vol.get_fdata(), atol=1e-4)
+
+
+def test_brats_case_round_trip(real_data_dir, tmp_path):
+    case = real_data_dir / "brats_4contrast_volumes" / "TCGA-FG-6692"
+    out = tmp_path / "flair.nii.gz"
+    synthesize([str(case)], "flair", IDENTITY, out)
+    files = sorted(case.glob("*.nii.gz"))
+    vol = check_volume(out, case / "TCGA-FG-6692_t1.nii.gz", files)
+    assert vol.shape == (240, 240, 155)
+
+
+def test_input_forms(phantom_case, tmp_path):
+    t1 = phantom_case / "ph-003_t1.nii.gz"
+    anonymous = tmp_path / "scan.nii.gz"
+    anonymous.write_bytes(t1.read_bytes())
+    assert parse_inputs([str(anonymous)], "t1") == ("volume", {"t1": anonymous})
+    with pytest.raises(UserError, match="names no sequence"):
+        parse_inputs([str(anonymous)], None)
+    assert parse_inputs([f"post={anonymous}", str(t1)], None) == ("volume", {"t1": t1, "t1ce": anonymous})
+    with pytest.raises(UserError, match="a second t1"):
+        parse_inputs([f"t1={anonymous}", str(t1)], None)
+    with pytest.raises(UserError, match="no such file"):
+        parse_inputs([str(tmp_path / "absent.nii.gz")], "t1")
+    with pytest.raises(UserError, match=".nii or .nii.gz"):
+        synthesize([str(t1)], "flair", IDENTITY, tmp_path / "out.png")
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_slice_folders_to_pngs(tmp_path):
+    rng = np.random.default_rng(0)
+    for seq in ("t1", "t2"):
+        (tmp_path / seq / "sub").mkdir(parents=True)
+    yy, xx = np.mgrid[:90, :70]
+    head = (yy - 45) ** 2 / 40 ** 2 + (xx - 35) ** 2 / 30 ** 2 < 1
+    for name in ("a", "sub/b"):
+        for seq in ("t1", "t2"):
+            img = np.where(head, rng.integers(80, 250, head.shape), 0).astype(np.uint8)
+            cv2.imwrite(str(tmp_path / seq / f"{name}.png"), img)
+    summary = synthesize([f"t1={tmp_path / 't1'}", f"t2={tmp_path / 't2'}"], "flair", IDENTITY,
+                         tmp_path / "out")
+    assert summary["images"] == 2
+    for name in ("a", "sub/b"):
+        out = cv2.imread(str(tmp_path / "out" / f"{name}.png"), cv2.IMREAD_UNCHANGED)
+        assert out.shape == (90, 70) and out.dtype == np.uint8
+        assert out[~head].max() == 0 and out[head].mean() > 50
+    with pytest.raises(UserError, match="not empty"):
+        synthesize([f"t1={tmp_path / 't1'}"], "flair", IDENTITY, tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def t1_flair_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "p2p"
+    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"steps": "2"})
+    Trainer(cfg, run, progress=False).fit()
+    return run
+
+
+def test_trained_run_synthesizes_and_checks_sources(t1_flair_run, phantom_case, tmp_path):
+    translator = task_translator(load_task(t1_flair_run))
+    assert translator.image_size == 32 and translator.default_sequence == "t1"
+    out = tmp_path / "f.nii.gz"
+    summary = synthesize([str(phantom_case)], "flair", translator, out)
+    img = nib.load(out)
+    assert img.shape == nib.load(phantom_case / "ph-003_t1.nii.gz").shape
+    assert summary["slices"] > 0 and np.asarray(img.dataobj).any()
+    with pytest.raises(UserError, match="missing: t1"):
+        synthesize([str(phantom_case / "ph-003_t2.nii.gz")], "flair", translator, tmp_path / "g.nii.gz")
+    with pytest.raises(UserError, match="synthesizes flair"):
+        synthesize([str(phantom_case)], "t2", translator, tmp_path / "g.nii.gz")
+    assert not (tmp_path / "g.nii.gz").exists()
+
+
+def test_cli(cli, t1_flair_run, phantom_case, tmp_path):
+    out = tmp_path / "flair.nii.gz"
+    proc = cli("synthesize", "--run", t1_flair_run, "--input", phantom_case, "--target", "flair",
+               "--out", out, "--json", check=0)
+    assert '"target": "flair"' in proc.stdout and out.is_file()
+    bad = cli("synthesize", "--run", t1_flair_run, "--input", tmp_path / "nothing", "--target", "flair",
+              "--out", tmp_path / "x.nii.gz", check=2)
+    last = bad.stderr.strip().splitlines()[-1]
+    assert last.startswith("mri-gan: error: ") and "no such file" in last and "Traceback" not in bad.stderr
+    assert not (tmp_path / "x.nii.gz").exists()
