@@ -68,6 +68,9 @@ def generate(task, n: int, label: str | None = None, seed: int = 0) -> tuple[np.
     A conditional model without ``label`` generates the classes in turn."""
     if n < 1:
         raise UserError("--n", "must be at least 1")
+    if not hasattr(task, "noise"):
+        raise UserError("--run", f"a {task.cfg.model} model translates sequences; generate needs a dcgan, "
+                                 "cdcgan or pggan run (use `mri-gan synthesize` for pix2pix)")
     rng = np.random.default_rng([seed, 11])
     conditional = bool(getattr(task, "num_classes", 0))
     chosen = label_index(task.meta, label, conditional)

@@ -3,7 +3,7 @@
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("generate", help="generate images from a DCGAN / cDCGAN / PGGAN run")
-    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--run", required=True, help="run directory or exported model folder")
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--label", help="class to generate (conditional models)")
     p.add_argument("--seed", type=int, default=0)

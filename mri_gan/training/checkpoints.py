@@ -12,6 +12,7 @@ from mri_gan.errors import UserError
 
 def candidates(directory: Path) -> list[str]:
     """Checkpoint prefixes in the directory, newest first."""
+    directory = Path(directory).absolute()
     state = tf.train.get_checkpoint_state(str(directory))
     if state is None:
         return []
