@@ -75,8 +75,8 @@ class GrayToCaffe(layers.Layer):
     """[-1, 1] gray [N, H, W, 1] -> caffe-preprocessed BGR [N, H, W, 3] (0-255 minus the means)."""
 
     def call(self, x):
-        pixels = (ops.cast(x, "float32") + 1.0) * 127.5
-        mean = ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype="float32")
+        pixels = (x + 1.0) * 127.5
+        mean = ops.convert_to_tensor(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
         return ops.repeat(pixels, 3, axis=-1) - mean
 
     def compute_output_shape(self, input_shape):
@@ -108,7 +108,7 @@ def features_model(trunk: keras.Model, layer_names) -> keras.Model:
     if unknown:
         raise UserError("layers", f"unknown VGG19 layer(s) {', '.join(unknown)} (known: {', '.join(LAYERS)})")
     gray = keras.Input((None, None, 1), name="gray")
-    x = GrayToCaffe(name="gray_to_caffe")(gray)
+    x = GrayToCaffe(name="gray_to_caffe", dtype="float32")(gray)  # full precision under mixed policies
     outputs = {}
     for name in LAYERS:
         x = trunk.get_layer(name)(x)
