@@ -15,7 +15,6 @@ $(STAMP): $(PY) requirements.txt setup.cfg
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	$(PY) -m ipykernel install --user --name mri_gan >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 demo: $(STAMP)
