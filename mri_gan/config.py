@@ -59,6 +59,7 @@ class TrainConfig:
     unet_depth: int = 7
     unet_filters: int = 64
     attention: bool = False
+    unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
     dropout: float = 0.5
     l1_lambda: float = 100.0
     patch_layers: int = 3             # 3 -> 70x70 receptive field
@@ -108,7 +109,8 @@ _PAPER = {
     "dcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
     "cdcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
     "pix2pix": dict(batch_size=80, epochs=2000, lr_d=1e-4, lr_g=2e-4),
-    "pggan": dict(batch_size=100, epochs=2500, lr_d=1e-4, lr_g=2e-4),
+    # 2500 epochs of ~850 training slices = 2.1M images: growth to 128 takes 10 x 150k of them
+    "pggan": dict(batch_size=100, epochs=2500, lr_d=1e-4, lr_g=2e-4, images_per_stage=150_000),
 }
 
 PRESETS: dict[str, dict[str, dict]] = {
@@ -122,12 +124,15 @@ PRESETS: dict[str, dict[str, dict]] = {
         "cdcgan": dict(image_size=64, batch_size=32, steps=1500, lr_d=2e-4, lr_g=2e-4,
                        g_filters=32, d_filters=32, log_every=25, checkpoint_every=500,
                        sample_every=250),
-        "pix2pix": dict(image_size=128, batch_size=8, steps=1500, unet_filters=32, lr_d=2e-4,
-                        lr_g=2e-4, log_every=25, checkpoint_every=500, sample_every=250,
-                        val_every=250),
-        "pggan": dict(image_size=128, batch_size=16, steps=3000, images_per_stage=6000,
-                      fmap_base=512, fmap_max=128, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
-                      beta_2=0.99, log_every=25, checkpoint_every=500, sample_every=500),
+        # UNet-128 at half width with instance norm (robust to the intensity scale of each
+        # subject; the same in training and inference), 70x70 PatchGAN at half width
+        "pix2pix": dict(image_size=128, batch_size=8, steps=1500, unet_depth=7, unet_filters=32,
+                        d_filters=32, unet_norm="instance", lr_d=2e-4, lr_g=2e-4, log_every=25,
+                        checkpoint_every=500, sample_every=250, val_every=250),
+        # 125 steps per stage (sampled at each stage's end), then 150 steps at 128 stable
+        "pggan": dict(image_size=128, batch_size=16, steps=1400, images_per_stage=2000,
+                      fmap_base=256, fmap_max=128, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
+                      beta_2=0.99, log_every=25, checkpoint_every=250, sample_every=125),
     },
     # seconds, for tests
     "smoke": {
@@ -136,7 +141,7 @@ PRESETS: dict[str, dict[str, dict]] = {
         "cdcgan": dict(image_size=32, batch_size=4, steps=4, g_filters=8, d_filters=8, z_dim=16,
                        log_every=1, checkpoint_every=2, sample_every=2),
         "pix2pix": dict(image_size=32, batch_size=4, steps=4, unet_depth=4, unet_filters=8,
-                        log_every=1, checkpoint_every=2, sample_every=2, val_every=2),
+                        d_filters=8, log_every=1, checkpoint_every=2, sample_every=2, val_every=2),
         "pggan": dict(image_size=16, start_size=8, batch_size=4, max_batch_size=8, steps=8,
                       images_per_stage=16, fmap_base=32, fmap_max=16, z_dim=16, log_every=1,
                       checkpoint_every=4, sample_every=4),

@@ -61,6 +61,8 @@ class Translator:
     default_sequence: str | None
     #: short text for the header, e.g. "pix2pix t1->flair"
     name: str
+    #: the sequences the model reads (others are not loaded), or None for any (imputation)
+    sources: list[str] | None = None
 
 
 def task_translator(task) -> Translator:
@@ -70,7 +72,8 @@ def task_translator(task) -> Translator:
                                  "train pix2pix (--target SEQ or --target any)")
     single = None if task.imputation or len(task.sources) != 1 else task.sources[0]
     name = (f"pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
-    return Translator(task.translate, task.cfg.image_size, single, name)
+    return Translator(task.translate, task.cfg.image_size, single, name,
+                      None if task.imputation else list(task.sources))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -127,13 +130,15 @@ def parse_inputs(inputs: list[str], default_sequence: str | None) -> tuple[str, 
     return kind, {s: found[s] for s in SEQUENCES if s in found}
 
 
-def _without_target(target: str, given: dict) -> tuple[str, dict]:
-    """The canonical target and the inputs without it (a present target is not used: it is
-    what a synthesis is compared with)."""
+def _inputs_used(target: str, given: dict, sources: list[str] | None) -> tuple[str, dict]:
+    """The canonical target and the inputs the model reads: never the target (when present it
+    is what a synthesis is compared with), and only the model's sources when it names them."""
     target = canonical_sequence(target, "--target")
     rest = {s: v for s, v in given.items() if s != target}
     if not rest:
         raise UserError("--input", f"the only input is the target {target}")
+    if sources is not None:
+        rest = {s: v for s, v in rest.items() if s in sources} or rest   # else translate says what lacks
     return target, rest
 
 
@@ -165,7 +170,7 @@ class VolumeResult:
 def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, translator: Translator,
                       batch: int = BATCH) -> VolumeResult:
     """Synthesize ``target`` for one case's volumes {sequence: raw 3-D array} (one shape)."""
-    target, volumes = _without_target(target, volumes)
+    target, volumes = _inputs_used(target, volumes, translator.sources)
     order = [s for s in SEQUENCES if s in volumes]
     mask3d, stripped = brain_mask(volumes)
     scaled, bounds = {}, {}
@@ -230,7 +235,7 @@ def synthesize_case(files: dict[str, Path], target: str, translator: Translator,
                     batch: int = BATCH) -> dict:
     """Read one case's NIfTI files, synthesize ``target`` and write it to ``out``; a summary."""
     ignored = [s for s in files if s == canonical_sequence(target, "--target")]
-    target, files = _without_target(target, files)
+    target, files = _inputs_used(target, files, translator.sources)
     volumes, image = load_case(files)
     result = synthesize_volume(volumes, image.affine, target, translator, batch)
     lo, hi = result.bounds
@@ -254,7 +259,7 @@ def _images_of(folder: Path) -> dict[Path, Path]:
 def synthesize_slices(folders: dict[str, Path], target: str, translator: Translator, out,
                       batch: int = BATCH) -> dict:
     """Folders of 2-D images {sequence: folder} with matching names -> OUT/<name>.png per image."""
-    target, folders = _without_target(target, folders)
+    target, folders = _inputs_used(target, folders, translator.sources)
     listing = {seq: _images_of(folder) for seq, folder in folders.items()}
     first = next(iter(listing))
     names = list(listing[first])

@@ -43,7 +43,7 @@ def test_generator_layout():
 
 @pytest.mark.parametrize("cls,kwargs", [
     (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
-                         attention=True, dropout=0.3)),
+                         attention=True, dropout=0.3, norm="instance")),
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):
@@ -53,6 +53,14 @@ def test_get_config_round_trip(cls, kwargs):
         assert getattr(clone, key) == value
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
     assert type(restored) is cls and restored.get_config() == model.get_config()
+
+
+def test_instance_norm_is_the_same_in_training_and_inference():
+    g = UNetGenerator(32, 1, 1, depth=4, filters=4, dropout=0.0, norm="instance")
+    x = tf.random.uniform([3, 32, 32, 1], -1, 1)
+    np.testing.assert_allclose(g(x, training=True), g(x, training=False), atol=1e-5)
+    alone = g(x[:1], training=False)   # per image: the rest of the batch does not matter
+    np.testing.assert_allclose(alone, g(x, training=False)[:1], atol=1e-5)
 
 
 def test_receptive_field_is_70():

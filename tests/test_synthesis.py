@@ -137,6 +137,7 @@ def test_trained_run_synthesizes_and_checks_sources(t1_flair_run, phantom_case, 
     img = nib.load(out)
     assert img.shape == nib.load(phantom_case / "ph-003_t1.nii.gz").shape
     assert summary["slices"] > 0 and np.asarray(img.dataobj).any()
+    assert summary["inputs"] == ["t1"] and summary["ignored"] == ["flair"]   # t1ce, t2 not read
     with pytest.raises(UserError, match="missing: t1"):
         synthesize([str(phantom_case / "ph-003_t2.nii.gz")], "flair", translator, tmp_path / "g.nii.gz")
     with pytest.raises(UserError, match="synthesizes flair"):

@@ -1,6 +1,7 @@
 """Sub-commands of `mri-gan`, one module each (see mri_gan.cli)."""
 
-from mri_gan.commands import (balance, data, export, generate, launch_local, pretrain_vgg, stylize,
-                              synthesize, train)
+from mri_gan.commands import (balance, data, demo, evaluate, export, generate, launch_local, pretrain_vgg,
+                              report, stylize, synthesize, train)
 
-COMMANDS = [data, train, generate, balance, launch_local, stylize, pretrain_vgg, export, synthesize]
+COMMANDS = [data, train, generate, balance, launch_local, stylize, pretrain_vgg, export, synthesize, evaluate,
+            report, demo]

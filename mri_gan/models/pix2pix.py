@@ -4,7 +4,8 @@ G: a UNet. ``depth`` encoder units (4x4 convolution stride 2, batch norm except 
 and the innermost unit, LeakyReLU 0.2), a decoder of 4x4 transposed convolutions stride 2
 (batch norm, dropout 0.5 on the three innermost units as the noise source, ReLU) with skip
 connections, optionally through additive attention gates (Oktay et al. 2018, the paper's
-"attention UNet"), and a tanh output.
+"attention UNet"), and a tanh output. ``norm="instance"`` replaces its batch norms by
+per-image instance norms, which behave the same in training and inference.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
@@ -41,6 +42,17 @@ DROPOUT_UNITS = 3
 INFER_BATCH = 32
 
 
+NORMS = ("batch", "instance")
+
+
+def normalization(kind: str) -> keras.layers.Layer:
+    """Batch norm (synchronised across replicas), or instance norm (per image and channel, the
+    same in training and inference)."""
+    if kind == "instance":
+        return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5)
+    return batch_norm()
+
+
 def unet_widths(depth: int, filters: int) -> list[int]:
     """Encoder widths, outermost first: filters * 2^i capped at 8 * filters."""
     return [filters * min(2 ** i, 8) for i in range(depth)]
@@ -70,16 +82,19 @@ class UNetGenerator(keras.Model):
     """[N, S, S, in_channels] -> [N, S, S, out_channels] in [-1, 1]."""
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
-                 attention=False, dropout=0.5, **kwargs):
+                 attention=False, dropout=0.5, norm="batch", **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
+        if norm not in NORMS:
+            raise ValueError(f"norm {norm!r} is not one of {NORMS}")
+        self.norm = norm
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
         widths = unet_widths(depth, filters)
         self.down = []
         for i, width in enumerate(widths):
-            norm = batch_norm() if 0 < i < depth - 1 else None
+            norm = normalization(self.norm) if 0 < i < depth - 1 else None
             self.down.append([keras.layers.Conv2D(width, 4, 2, "same", use_bias=norm is None),
                               norm, leaky()])
         self.up = []
@@ -87,7 +102,7 @@ class UNetGenerator(keras.Model):
             drop = keras.layers.Dropout(dropout) if dropout and k < DROPOUT_UNITS else None
             gate = AttentionGate(max(width // 2, 1)) if attention else None
             self.up.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
-                            batch_norm(), drop, keras.layers.ReLU(), gate])
+                            normalization(self.norm), drop, keras.layers.ReLU(), gate])
         self.to_image = keras.layers.Conv2DTranspose(out_channels, 4, 2, "same")
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
 
@@ -112,7 +127,7 @@ class UNetGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
-                "attention": self.attention, "dropout": self.dropout}
+                "attention": self.attention, "dropout": self.dropout, "norm": self.norm}
 
 
 def patch_receptive_field(patch_layers: int) -> int:
@@ -193,6 +208,8 @@ class Pix2Pix(GANTask):
         if cfg.image_size % 2 ** cfg.unet_depth:
             raise UserError("--set", f"unet_depth={cfg.unet_depth} is too deep for image_size="
                                      f"{cfg.image_size} (needs image_size / 2^depth >= 1)")
+        if cfg.unet_norm not in NORMS:
+            raise UserError("--set", f"unet_norm={cfg.unet_norm!r} (known: {', '.join(NORMS)})")
         if cfg.image_size % 2 ** cfg.patch_layers:
             raise UserError("--set", f"patch_layers={cfg.patch_layers} is too deep for image_size="
                                      f"{cfg.image_size}")
@@ -212,7 +229,7 @@ class Pix2Pix(GANTask):
         cfg = self.cfg
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
-                                       name="generator")
+                                       cfg.unet_norm, name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size

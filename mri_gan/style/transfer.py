@@ -42,7 +42,7 @@ PAIRINGS = ("random", "index")
 
 def gram_matrix(features):
     """[B, H, W, C] -> [B, C, C], normalised by the number of positions H * W."""
-    features = tf.convert_to_tensor(features, tf.float32)
+    features = tf.cast(features, tf.float32)
     shape = tf.shape(features)
     positions = tf.cast(shape[1] * shape[2], tf.float32)
     return tf.einsum("bhwc,bhwd->bcd", features, features) / positions

@@ -1,0 +1,104 @@
+"""Pix2Pix: train-step throughput (UNet-128 + PatchGAN at 128 batch 8 and 80, UNet-256 at 256
+batch 1) in float32 and bf16 mixed precision (and XLA once), FLOPs per image from the traced
+step, achieved GFLOP/s against the fp32 matmul peak measured in this process, and the time to
+synthesize one 240x240x155 case (read, normalise, translate, write)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed
+
+#: (name, image size, UNet depth, batch, timed repeats)
+WORKLOADS = [("unet128_b8", 128, 7, 8, 8), ("unet128_b80", 128, 7, 80, 3), ("unet256_b1", 256, 8, 1, 10)]
+
+
+def _task(size: int, depth: int, batch: int, precision: str, filters: int = 64):
+    import keras
+
+    from mri_gan.config import resolve
+    from mri_gan.models.pix2pix import Pix2Pix
+
+    keras.mixed_precision.set_global_policy(precision)
+    cfg = resolve("pix2pix", "paper", "benchmark", {
+        "image_size": str(size), "batch_size": str(batch), "unet_depth": str(depth),
+        "unet_filters": str(filters), "d_filters": "64", "precision": precision})
+    keras.utils.set_random_seed(0)
+    task = Pix2Pix(cfg, {})
+    task.build()
+    return task
+
+
+def train_step(size: int, depth: int, batch: int, repeats: int, precision: str, xla: bool, peak: float) -> dict:
+    import keras
+    import tensorflow as tf
+
+    task = _task(size, depth, batch, precision)
+    rng = np.random.default_rng(0)
+    inputs = {"cond": tf.constant(rng.uniform(-1, 1, (batch, size, size, 1)), tf.float32),
+              "target": tf.constant(rng.uniform(-1, 1, (batch, size, size, 1)), tf.float32),
+              "weight": tf.ones((batch, 1))}
+    step = tf.function(lambda b: task.replica_step(b, batch), jit_compile=xla)
+    flops = model_flops_per_call(step.get_concrete_function(inputs))
+    seconds = timed(lambda: step(inputs)["g_loss"].numpy(), repeats)
+    keras.mixed_precision.set_global_policy("float32")
+    rates = rate_stats(seconds, batch)
+    out = {"images_per_s": rates}
+    if flops:
+        gflops = flops / batch * rates["median"] / 1e9
+        out.update(gflop_per_image=flops / batch / 1e9, achieved_gflops=gflops, peak_gflops=peak,
+                   ratio_to_peak=gflops / peak)
+    return out
+
+
+def _case(folder: Path) -> Path:
+    """A 240x240x155 skull-stripped case (ellipsoid brain, smooth contrast, noise), LPS, int16."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    i, j, k = np.meshgrid(*(np.linspace(-1, 1, n, dtype=np.float32) for n in (240, 240, 155)), indexing="ij")
+    brain = i ** 2 / 0.6 + j ** 2 / 0.75 + k ** 2 / 0.7 < 1
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    case = folder / "bench"
+    case.mkdir()
+    for n, seq in enumerate(("t1", "t2")):
+        vol = (300 + 150 * np.sin(5 * i + n) * np.cos(4 * j) + 20 * rng.standard_normal(brain.shape)) * brain
+        nib.save(nib.Nifti1Image(vol.astype(np.int16), affine), case / f"bench_{seq}.nii.gz")
+    return case
+
+
+def synthesis_time(filters: int, repeats: int = 3) -> dict:
+    """Seconds for `mri-gan synthesize` minus process start: one case t1 -> flair, end to end."""
+    from mri_gan.synthesis import synthesize, task_translator
+
+    task = _task(128, 7, 1, "float32", filters)
+    translator = task_translator(task)
+    with tempfile.TemporaryDirectory() as tmp:
+        case = _case(Path(tmp))
+        outs = iter(range(repeats + 1))
+        seconds = timed(lambda: synthesize([str(case)], "flair", translator,
+                                           Path(tmp) / f"out{next(outs)}.nii.gz"), repeats, warmup=1)
+    return {"seconds": {"median": float(np.median(seconds)), "min": min(seconds), "max": max(seconds)},
+            "goal_s": 10.0}
+
+
+def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf  # noqa: F401  (TensorFlow start-up is not timed)
+
+    start = time.perf_counter()
+    peak = matmul_peak_gflops()
+    report("pix2pix", matmul_peak_fp32_gflops=peak)
+    for name, size, depth, batch, repeats in WORKLOADS:
+        for precision in ("float32", "mixed_bfloat16"):
+            report(f"pix2pix {name} {precision}",
+                   **train_step(size, depth, batch, repeats, precision, False, peak))
+    report("pix2pix unet128_b8 float32 xla", **train_step(128, 7, 8, 8, "float32", True, peak))
+    for filters in (32, 64):
+        report(f"pix2pix synthesize 240x240x155 unet128 filters {filters}", **synthesis_time(filters))
+    report("pix2pix", peak_memory_mb=peak_memory_mb(), total_s=time.perf_counter() - start)

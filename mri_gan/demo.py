@@ -1,0 +1,142 @@
+"""The whole pipeline on the embedded phantom in a few CPU minutes (`make demo`).
+
+Steps, all in one process: a preview of the data; a cDCGAN (tumour / no-tumour T1 slices) and a
+Pix2Pix T1 -> FLAIR trained with small budgets; samples of the cDCGAN; VGG19 weights for style
+transfer (ImageNet from the Keras cache when present, else the project's MRI VGG19 trained here
+with a tiny budget); the evaluation of each run with style refinement of its outputs; one
+report of both. The report's path is printed last.
+
+The output folder holds ``demo.json`` (budget, steps done, the report's path). A folder holding
+an earlier demo is replaced; any other non-empty folder is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from mri_gan.errors import UserError
+from mri_gan.evaluation import classifiers
+from mri_gan.evaluation.evaluate import BUDGETS, Budget
+
+MARKER = "demo.json"
+
+
+@dataclass(frozen=True)
+class DemoBudget:
+    """Data, training overrides (``--set``), VGG pretraining and evaluation budget of a demo."""
+
+    name: str
+    source: str
+    preset: str
+    cdcgan: dict = field(default_factory=dict)
+    pix2pix: dict = field(default_factory=dict)
+    vgg: dict = field(default_factory=dict)          # pretrain: size, steps, batch_size
+    evaluation: Budget = BUDGETS["smoke"]
+    samples: int = 16
+
+
+DEMO_BUDGETS = {
+    # about 5 minutes on 2 idle cores
+    "demo": DemoBudget(
+        "demo", "phantom?subjects=24&size=64", "quick",
+        cdcgan={"image_size": "64", "batch_size": "16", "steps": "400", "g_filters": "16", "d_filters": "16",
+                "log_every": "10", "sample_every": "100", "checkpoint_every": "200"},
+        pix2pix={"image_size": "64", "batch_size": "8", "steps": "400", "unet_depth": "6", "unet_filters": "16",
+                 "d_filters": "16", "log_every": "10", "sample_every": "100", "checkpoint_every": "200",
+                 "val_every": "100"},
+        vgg={"size": 64, "steps": 40, "batch_size": 8},
+        evaluation=Budget("demo", per_class=48, style_steps=10, style_images=96, seeds=(0, 1, 2),
+                          classifier=classifiers.Budget(epochs=5), kid_subsets=20)),
+    # seconds, for tests
+    "smoke": DemoBudget("smoke", "phantom?subjects=12&size=32", "smoke", vgg={"size": 32, "steps": 2, "batch_size": 4},
+                        evaluation=BUDGETS["smoke"], samples=4),
+}
+
+
+def _prepare(out: Path) -> None:
+    """Empty ``out``, replacing an earlier demo; refuse a folder that holds anything else."""
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(out, "exists and is not a folder")
+        if any(out.iterdir()):
+            if not (out / MARKER).is_file():
+                raise UserError(out, "exists, is not empty and holds no earlier demo; choose another --out")
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _vgg_weights(out: Path, budget: DemoBudget, log) -> str:
+    """ImageNet weights from the Keras cache, else MRI weights trained here with a tiny budget."""
+    from mri_gan.style import pretrain, vgg
+
+    if vgg.keras_cache_file().is_file():
+        log(f"VGG19: ImageNet weights from the Keras cache ({vgg.keras_cache_file()})")
+        return "imagenet"
+    folder = out / "vgg19_mri"
+    log(f"VGG19: no ImageNet weights cached; training MRI VGG19 weights ({budget.vgg['steps']} steps) into {folder}")
+    pretrain.pretrain(budget.source, folder, size=budget.vgg["size"], steps=budget.vgg["steps"],
+                      batch_size=budget.vgg["batch_size"])
+    return str(folder)
+
+
+def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, progress: bool = True) -> Path:
+    """Run the demo into ``out``; returns the path of the report's HTML file."""
+    from mri_gan import inference
+    from mri_gan.config import resolve
+    from mri_gan.data.inspect import preview
+    from mri_gan.data.source import open_source
+    from mri_gan.evaluation.evaluate import evaluate_run
+    from mri_gan.evaluation.report import write_report
+    from mri_gan.training.trainer import Trainer
+
+    if not isinstance(budget, DemoBudget):
+        if budget not in DEMO_BUDGETS:
+            raise UserError("--budget", f"unknown demo budget {budget!r} (known: {', '.join(DEMO_BUDGETS)})")
+        budget = DEMO_BUDGETS[budget]
+    out = Path(out)
+    _prepare(out)
+    state = {"budget": asdict(budget), "source": budget.source, "done": [], "seconds": {}}
+    marker = out / MARKER
+
+    def step(name, fn):
+        start = time.perf_counter()
+        result = fn()
+        state["done"].append(name)
+        state["seconds"][name] = round(time.perf_counter() - start, 1)
+        marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
+        return result
+
+    marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
+    log(f"demo ({budget.name} budget) on {budget.source} into {out}")
+    step("preview", lambda: preview(open_source(budget.source), out / "data_preview.png"))
+    log(f"data preview: {out / 'data_preview.png'}")
+    runs = {"cdcgan": (resolve("cdcgan", budget.preset, budget.source, budget.cdcgan)),
+            "pix2pix": resolve("pix2pix", budget.preset, budget.source,
+                               dict(budget.pix2pix, source="t1", target="flair"))}
+    for name, cfg in runs.items():
+        log(f"training {name} ({cfg.steps} steps of {cfg.batch_size} at {cfg.image_size} px) into {out / name}")
+        step(f"train {name}", lambda cfg=cfg, name=name: Trainer(cfg, out / name, progress=progress).fit())
+    task = inference.load_task(out / "cdcgan")
+    images, labels = inference.generate(task, budget.samples, None, 0)
+    inference.write_generated(images, labels, task.meta["label_names"], out / "cdcgan-samples")
+    log(f"cDCGAN samples: {out / 'cdcgan-samples'}")
+    weights = step("vgg19 weights", lambda: _vgg_weights(out, budget, log))
+    evals = []
+    for name in runs:
+        command = (f"mri-gan evaluate --run {out / name} --out {out / ('evaluate-' + name)} "
+                   f"--vgg-weights {weights} (evaluation budget {budget.evaluation.name} of mri-gan demo)")
+        log(f"evaluating {name} with style refinement ({budget.evaluation.style_steps} iterations)")
+        ev = step(f"evaluate {name}", lambda name=name, command=command: evaluate_run(
+            out / name, budget.source, None, "auto", budget.evaluation, weights, 0, command=command))
+        write_report([ev], out / f"evaluate-{name}", command)
+        evals.append(ev)
+    command = f"mri-gan demo --out {out} --budget {budget.name}"
+    report = step("report", lambda: write_report(evals, out / "report", command))
+    state["report"] = str(report)
+    marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
+    log(f"report: {report}")
+    return report

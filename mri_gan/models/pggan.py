@@ -1,0 +1,414 @@
+"""Progressive GAN (Karras et al. 2018), as used for brain MRI by Han et al. (paper Table 1).
+
+G and D hold every resolution block from the start; ``level`` (doublings above the start
+resolution, a Python int, so each stage has its own trace) picks how many are used and
+``alpha`` (a tensor) fades the newest block in. Pixel-wise feature normalisation in G,
+minibatch standard deviation before D's last block, equalised learning rate (weights drawn
+from N(0, 1) and scaled by He's constant at run time), no batch normalisation. WGAN-GP with
+drift penalty by default; the non-saturating logistic loss with the same gradient penalty as
+an option. Conditional by label when ``cfg.conditional``: a label embedding joins the latent
+in G and a projection term joins D's score. The growth schedule lives in pggan_schedule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mri_gan import losses
+from mri_gan.data.slice_set import SliceSet
+from mri_gan.models.pggan_schedule import GrowthSchedule
+from mri_gan.models.task import GANTask, tile
+
+_SQRT2 = math.sqrt(2.0)
+
+
+def widths(image_size: int, start_size: int, fmap_base: int, fmap_max: int) -> list[int]:
+    """Feature maps per resolution, start to final: min(2 * fmap_base / resolution, fmap_max)."""
+    sizes = [start_size * 2 ** k for k in range(int(math.log2(image_size // start_size)) + 1)]
+    return [max(1, min(2 * fmap_base // s, fmap_max)) for s in sizes]
+
+
+def pixel_norm(x, epsilon: float = 1e-8):
+    """Each pixel's feature vector scaled to unit root-mean-square."""
+    return x * keras.ops.rsqrt(keras.ops.mean(keras.ops.square(x), axis=-1, keepdims=True) + epsilon)
+
+
+def upsample(x, factor: int = 2):
+    """Nearest-neighbour upsampling of [N, H, W, C]."""
+    return keras.ops.repeat(keras.ops.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def downsample(x):
+    """2x2 average pooling of [N, H, W, C]."""
+    return keras.ops.average_pool(x, 2, 2, "valid")
+
+
+def lerp(low, high, alpha):
+    """(1 - alpha) * low + alpha * high with per-example alpha [N]; exact at alpha 0 and 1."""
+    a = keras.ops.cast(keras.ops.reshape(alpha, (-1, 1, 1, 1)), low.dtype)
+    return (1 - a) * low + a * high
+
+
+def leaky(x):
+    return keras.ops.leaky_relu(x, 0.2)
+
+
+def minibatch_stddev(x, group_size: int = 4):
+    """Append one feature map: the standard deviation across groups of examples, averaged over
+    features and pixels (the largest group of at most ``group_size`` dividing a static batch;
+    the whole batch when the batch size is not known while tracing)."""
+    n = x.shape[0]
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    if n:
+        group = next(g for g in range(min(group_size, n), 0, -1) if n % g == 0)
+        shape = (group, -1, h, w, c)   # example i is in group i % (n / group), as in Karras et al.
+    else:
+        shape = (-1, 1, h, w, c)
+    y = keras.ops.reshape(keras.ops.cast(x, "float32"), shape)
+    std = keras.ops.sqrt(keras.ops.var(y, axis=0) + 1e-8)                 # [N / group, H, W, C]
+    std = keras.ops.mean(std, axis=(1, 2, 3), keepdims=True)             # [N / group, 1, 1, 1]
+    reps = keras.ops.shape(y)[0]
+    std = keras.ops.reshape(keras.ops.tile(std[None], (reps, 1, h, w, 1)), (-1, h, w, 1))
+    return keras.ops.concatenate([x, keras.ops.cast(std, x.dtype)], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class EqualDense(keras.layers.Layer):
+    """Dense layer with equalised learning rate: N(0, 1) weights times gain / sqrt(fan_in)."""
+
+    def __init__(self, units: int, gain: float = _SQRT2, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.gain = units, gain
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1])
+        self.scale = self.gain / math.sqrt(fan_in)
+        self.kernel = self.add_weight(name="kernel", shape=(fan_in, self.units),
+                                      initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def call(self, x):
+        return keras.ops.matmul(x, self.kernel * self.scale) + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class EqualConv2D(keras.layers.Layer):
+    """Stride-1 'same' convolution with equalised learning rate."""
+
+    def __init__(self, filters: int, kernel_size: int = 3, gain: float = _SQRT2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.gain = filters, kernel_size, gain
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1]) * self.kernel_size ** 2
+        self.scale = self.gain / math.sqrt(fan_in)
+        k = self.kernel_size
+        self.kernel = self.add_weight(name="kernel", shape=(k, k, int(input_shape[-1]), self.filters),
+                                      initializer=keras.initializers.RandomNormal(0.0, 1.0))
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        return keras.ops.conv(x, self.kernel * self.scale, 1, "same") + self.bias
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "gain": self.gain}
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class PGGANGenerator(keras.Model):
+    """z [N, z_dim] (and labels [N]) -> images [N, r, r, channels], r = start_size * 2**level.
+
+    Linear output (no tanh, as in Karras et al.); ``PGGAN.generate`` clips to [-1, 1]."""
+
+    def __init__(self, image_size=128, start_size=4, channels=1, z_dim=512, fmap_base=8192,
+                 fmap_max=512, num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.start_size, self.channels, self.z_dim = image_size, start_size, channels, z_dim
+        self.fmap_base, self.fmap_max, self.num_classes = fmap_base, fmap_max, num_classes
+        w = widths(image_size, start_size, fmap_base, fmap_max)
+        self.levels = len(w)
+        self.embed = (keras.layers.Embedding(num_classes, z_dim, embeddings_initializer=
+                                             keras.initializers.RandomNormal(0.0, 1.0))
+                      if num_classes else None)
+        self.project = EqualDense(start_size * start_size * w[0], gain=_SQRT2 / start_size)
+        self.start_conv = EqualConv2D(w[0], 3)
+        self.blocks = [[EqualConv2D(width, 3), EqualConv2D(width, 3)] for width in w[1:]]
+        self.to_rgb = [EqualConv2D(channels, 1, gain=1.0, dtype="float32") for _ in w]
+
+    def build(self, z_shape):
+        """Create every block's weights, whatever the level of the first call."""
+        labels = keras.ops.zeros((1,), "int32") if self.num_classes else None
+        for level in range(self.levels):
+            self.call(keras.ops.zeros((1, self.z_dim)), labels, level, keras.ops.ones((1,)))
+
+    def call(self, z, labels=None, level=None, alpha=None, training=None):
+        level = self.levels - 1 if level is None else level
+        x = pixel_norm(z)
+        if self.embed is not None:
+            x = pixel_norm(keras.ops.concatenate([x, keras.ops.cast(self.embed(labels), x.dtype)], -1))
+        s = self.start_size
+        x = pixel_norm(leaky(keras.ops.reshape(self.project(x), (-1, s, s, self.project.units // s // s))))
+        x = pixel_norm(leaky(self.start_conv(x)))
+        previous = x
+        for block in self.blocks[:level]:
+            previous, x = x, upsample(x)
+            for conv in block:
+                x = pixel_norm(leaky(conv(x)))
+        image = self.to_rgb[level](x)
+        if alpha is not None and level > 0:
+            image = lerp(upsample(self.to_rgb[level - 1](previous)), image, alpha)
+        return image
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "start_size": self.start_size,
+                "channels": self.channels, "z_dim": self.z_dim, "fmap_base": self.fmap_base,
+                "fmap_max": self.fmap_max, "num_classes": self.num_classes}
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class PGGANDiscriminator(keras.Model):
+    """images [N, r, r, channels] (and labels) -> one score per image [N, 1] at ``level``."""
+
+    def __init__(self, image_size=128, start_size=4, channels=1, fmap_base=8192, fmap_max=512,
+                 num_classes=0, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size, self.start_size, self.channels = image_size, start_size, channels
+        self.fmap_base, self.fmap_max, self.num_classes = fmap_base, fmap_max, num_classes
+        w = widths(image_size, start_size, fmap_base, fmap_max)
+        self.levels = len(w)
+        self.from_rgb = [EqualConv2D(width, 1) for width in w]
+        # blocks[k - 1] takes level k (w[k] features) down to level k - 1 (w[k - 1] features)
+        self.blocks = [[EqualConv2D(w[k], 3), EqualConv2D(w[k - 1], 3)] for k in range(1, len(w))]
+        hidden = min(fmap_base, fmap_max)
+        self.final_conv = EqualConv2D(w[0], 3)
+        self.final_dense = EqualDense(hidden)
+        self.score = EqualDense(1, gain=1.0, dtype="float32")
+        self.embed = (keras.layers.Embedding(num_classes, hidden, embeddings_initializer=
+                                             keras.initializers.RandomNormal(0.0, 1.0), dtype="float32")
+                      if num_classes else None)
+
+    def _down(self, level: int, x):
+        for conv in self.blocks[level - 1]:
+            x = leaky(conv(x))
+        return downsample(x)
+
+    def build(self, images_shape):
+        """Create every block's weights, whatever the level of the first call."""
+        labels = keras.ops.zeros((1,), "int32") if self.num_classes else None
+        for level in range(self.levels):
+            r = self.start_size * 2 ** level
+            self.call(keras.ops.zeros((1, r, r, self.channels)), labels, level, keras.ops.ones((1,)))
+
+    def call(self, images, labels=None, level=None, alpha=None, training=None):
+        level = self.levels - 1 if level is None else level
+        x = leaky(self.from_rgb[level](images))
+        if level > 0:
+            x = self._down(level, x)
+            if alpha is not None:
+                x = lerp(leaky(self.from_rgb[level - 1](downsample(images))), x, alpha)
+            for k in range(level - 1, 0, -1):
+                x = self._down(k, x)
+        x = leaky(self.final_conv(minibatch_stddev(x)))
+        h = leaky(self.final_dense(keras.ops.reshape(x, (-1, x.shape[1] * x.shape[2] * x.shape[3]))))
+        score = self.score(h)
+        if self.embed is not None:
+            h32 = keras.ops.cast(h, "float32")
+            score = score + keras.ops.sum(self.embed(labels) * h32, -1, keepdims=True) / math.sqrt(h.shape[-1])
+        return score
+
+    def get_config(self):
+        return {**super().get_config(), "image_size": self.image_size, "start_size": self.start_size,
+                "channels": self.channels, "fmap_base": self.fmap_base, "fmap_max": self.fmap_max,
+                "num_classes": self.num_classes}
+
+
+def downsample_np(images: np.ndarray, factor: int) -> np.ndarray:
+    """Box-filter [N, H, W, C] by an integer factor (host side, for real batches)."""
+    if factor == 1:
+        return images
+    n, h, w, c = images.shape
+    return images.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+class PGGAN(GANTask):
+    """The progressive GAN task: one trace per growth stage, alpha fed with each batch."""
+
+    LOGS = ("d_loss", "g_loss", "gradient_penalty", "real_score", "fake_score", "alpha", "resolution")
+
+    def __init__(self, cfg, meta):
+        super().__init__(cfg, meta)
+        self.schedule = GrowthSchedule.from_config(cfg)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta["label_names"]) if self.cfg.conditional else 0
+
+    def build(self) -> None:
+        cfg = self.cfg
+        channels = len(cfg.sequences)
+        self.generator = PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,
+                                        cfg.fmap_base, cfg.fmap_max, self.num_classes, name="generator")
+        self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
+                                                cfg.fmap_max, self.num_classes, name="discriminator")
+        labels = tf.zeros([1], tf.int32) if self.num_classes else None
+        self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
+        # the stage and alpha the last step trained in (what generate shows; resume reads the step)
+        self.stage = tf.Variable(0, dtype=tf.int64, trainable=False, name="stage",
+                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.alpha = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="alpha",
+                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self._build_optimizers()
+
+    def trackables(self) -> dict:
+        return {**super().trackables(), "stage": self.stage, "alpha": self.alpha}
+
+    # -- data ------------------------------------------------------------------------------
+    def segments(self, total_steps: int) -> list[tuple[int, int, int]]:
+        return self.schedule.segments(total_steps)
+
+    def batch_spec(self, step: int = 0) -> dict:
+        stage = self.schedule.at_step(step).stage
+        r, c = stage.resolution, len(self.cfg.sequences)
+        spec = {"image": tf.TensorSpec([None, r, r, c], tf.float32),
+                "label": tf.TensorSpec([None], tf.int32),
+                "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32),
+                "mix": tf.TensorSpec([None], tf.float32)}
+        if stage.fading:
+            spec["alpha"] = tf.TensorSpec([None], tf.float32)
+        return spec
+
+    def train_filter(self, data: SliceSet) -> np.ndarray:
+        keep = data.has(self.cfg.sequences)
+        if self.num_classes:
+            keep &= self.labels_of(data) >= 0
+        return keep
+
+    def labels_of(self, data: SliceSet) -> np.ndarray:
+        """Label indices in this run's label view."""
+        if self.cfg.label_view == "binary":
+            return data.binary_labels()[0]
+        return data.labels
+
+    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
+        """Reals box-filtered to the stage resolution; during a fade-in they are blended with
+        their own half-resolution version by alpha, as G's output is."""
+        phase = self.schedule.at_step(step)
+        stage = phase.stage
+        images = downsample_np(data.channels(self.cfg.sequences, index), data.size // stage.resolution)
+        batch = {"label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
+                 "z": self.noise(rng, len(index)),
+                 "mix": rng.uniform(0.0, 1.0, len(index)).astype(np.float32)}
+        if stage.fading:
+            low = downsample_np(images, 2).repeat(2, axis=1).repeat(2, axis=2)
+            images = (1 - phase.alpha) * low + phase.alpha * images
+            batch["alpha"] = np.full(len(index), phase.alpha, np.float32)
+        batch["image"] = images.astype(np.float32)
+        return batch
+
+    def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """Standard normal latents (G normalises them onto the sphere)."""
+        return rng.standard_normal((n, self.cfg.z_dim)).astype(np.float32)
+
+    # -- the step --------------------------------------------------------------------------
+    def _adversarial(self, real_scores, fake_scores):
+        """Per-example adversarial part of D's loss (the drift penalty included for WGAN)."""
+        if self.cfg.pggan_loss == "wgan-gp":
+            return (losses.wasserstein_d(real_scores, fake_scores)
+                    + self.cfg.drift_weight * losses.drift(real_scores))
+        return losses.discriminator_bce(real_scores, fake_scores)
+
+    def _generator_loss(self, fake_scores):
+        if self.cfg.pggan_loss == "wgan-gp":
+            return losses.wasserstein_g(fake_scores)
+        return losses.generator_bce(fake_scores)
+
+    def _gradient_penalty(self, real, fake, mix, labels, level, alpha):
+        """(|grad D| - 1)^2 per example at random interpolates of reals and fakes (0 when off)."""
+        if not self.cfg.gp_weight:
+            return tf.zeros_like(mix)
+        mix = tf.reshape(mix, [-1, 1, 1, 1])
+        mixed = real + mix * (tf.cast(fake, tf.float32) - real)
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            total = tf.reduce_sum(tf.cast(self.discriminator(mixed, labels, level=level, alpha=alpha,
+                                                             training=True), tf.float32))
+        grads = tape.gradient(total, mixed)
+        return tf.square(tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-8) - 1.0)
+
+    @tf.autograph.experimental.do_not_convert  # no tensor-dependent Python control flow
+    def replica_step(self, batch: dict, global_batch: int) -> dict:
+        G, D = self.generator, self.discriminator
+        real = batch["image"]
+        resolution = real.shape[1]
+        level = int(math.log2(resolution // self.cfg.start_size))
+        alpha = batch.get("alpha")
+        labels = batch["label"] if self.num_classes else None
+        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+
+        fake = G(batch["z"], labels, level=level, alpha=alpha, training=True)
+        with tf.GradientTape() as tape:
+            real_scores = D(real, labels, level=level, alpha=alpha, training=True)
+            fake_scores = D(fake, labels, level=level, alpha=alpha, training=True)
+            penalty = self._gradient_penalty(real, fake, batch["mix"], labels, level, alpha)
+            d_loss = average(self._adversarial(real_scores, fake_scores) + self.cfg.gp_weight * penalty)
+        self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
+        with tf.GradientTape() as tape:
+            g_scores = D(G(batch["z"], labels, level=level, alpha=alpha, training=True), labels, level=level,
+                         alpha=alpha, training=True)
+            g_loss = average(self._generator_loss(g_scores))
+        self._apply(self.g_opt, tape, g_loss, G.trainable_variables)
+
+        stage_index = 2 * level - (1 if alpha is not None else 0)
+        alpha_now = alpha[0] if alpha is not None else tf.constant(1.0)
+        self.stage.assign(tf.constant(stage_index, tf.int64))
+        self.alpha.assign(alpha_now)
+        ones = tf.ones_like(batch["mix"])
+        return {"d_loss": d_loss, "g_loss": g_loss, "gradient_penalty": average(penalty),
+                "real_score": average(tf.reshape(tf.cast(real_scores, tf.float32), [-1])),
+                "fake_score": average(tf.reshape(tf.cast(fake_scores, tf.float32), [-1])),
+                "alpha": average(ones * (alpha if alpha is not None else 1.0)),
+                "resolution": average(ones * float(resolution))}
+
+    def _apply(self, opt, tape, loss, variables) -> None:
+        """Update the variables the current stage uses (blocks not yet grown get no gradient)."""
+        if isinstance(opt, keras.optimizers.LossScaleOptimizer):
+            loss = opt.scale_loss(loss)
+        used = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+        opt.apply([g for g, _ in used], [v for _, v in used])
+
+    # -- using the model -------------------------------------------------------------------
+    def current(self) -> tuple[int, float | None]:
+        """(level, alpha or None) the last training step used: what generate shows."""
+        stage = int(self.stage.numpy())
+        level = (stage + 1) // 2
+        return level, (float(self.alpha.numpy()) if stage % 2 else None)
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int = 64) -> np.ndarray:
+        """Images [N, image_size, image_size, C] in [-1, 1] at the current stage (nearest-upsampled
+        to the final size while the model is still growing)."""
+        level, alpha = self.current()
+        factor = self.cfg.image_size // (self.cfg.start_size * 2 ** level)
+        out = []
+        for i in range(0, len(z), batch):
+            n = len(z[i:i + batch])
+            lab = tf.constant(labels[i:i + batch], tf.int32) if self.num_classes else None
+            a = tf.fill([n], alpha) if alpha is not None else None
+            images = self.generator(tf.constant(z[i:i + batch]), lab, level=level, alpha=a, training=False)
+            out.append(np.clip(upsample(images, factor).numpy() if factor > 1 else images.numpy(), -1, 1))
+        return np.concatenate(out).astype(np.float32)
+
+    def sample_grid(self, data: SliceSet, seed: int) -> np.ndarray:
+        rng = np.random.default_rng([seed, 7])
+        cols = 8
+        labels = np.repeat(np.arange(self.num_classes), cols).astype(np.int32) if self.num_classes else None
+        n = len(labels) if labels is not None else 2 * cols
+        images = self.generate(self.noise(rng, n), labels)
+        return tile(np.concatenate([images[..., c] for c in range(images.shape[-1])]), cols)

@@ -1,0 +1,308 @@
+"""Progressive GAN: growth schedule tables, shapes at every stage, fade-in limits, layers,
+exact resume mid-fade, and smoke training through the CLI with `generate` on the run."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings, strategies as st
+
+from conftest import make_slices
+from mri_gan.config import resolve
+from mri_gan.errors import UserError
+from mri_gan.models.pggan import (PGGAN, EqualConv2D, EqualDense, PGGANDiscriminator, PGGANGenerator,
+                                  downsample, minibatch_stddev, pixel_norm, upsample, widths)
+from mri_gan.models.pggan_schedule import GrowthSchedule
+from mri_gan.training.trainer import Trainer
+
+# -- schedule ------------------------------------------------------------------------------
+
+# (index, resolution, level, fading, batch, first_step, first_image, steps)
+TABLE_CONSTANT = [(0, 4, 0, False, 10, 0, 0, 10), (1, 8, 1, True, 10, 10, 100, 10),
+                  (2, 8, 1, False, 10, 20, 200, 10), (3, 16, 2, True, 10, 30, 300, 10),
+                  (4, 16, 2, False, 10, 40, 400, None)]
+TABLE_GROWING_BATCH = [(0, 4, 0, False, 32, 0, 0, 2), (1, 8, 1, True, 32, 2, 64, 2),
+                       (2, 8, 1, False, 32, 4, 128, 2), (3, 16, 2, True, 16, 6, 192, 4),
+                       (4, 16, 2, False, 16, 10, 256, 4), (5, 32, 3, True, 8, 14, 320, 8),
+                       (6, 32, 3, False, 8, 22, 384, None)]
+TABLE_ROUNDED_UP = [(0, 8, 0, False, 12, 0, 0, 9), (1, 16, 1, True, 12, 9, 108, 9),
+                    (2, 16, 1, False, 12, 18, 216, None)]
+
+
+@pytest.mark.parametrize("schedule,table", [
+    (GrowthSchedule(4, 16, 100, 10), TABLE_CONSTANT),
+    (GrowthSchedule(4, 32, 64, 8, max_batch_size=32), TABLE_GROWING_BATCH),
+    (GrowthSchedule(8, 16, 100, 12), TABLE_ROUNDED_UP),     # 100 images -> 9 steps of 12
+])
+def test_stage_tables(schedule, table):
+    got = [(s.index, s.resolution, s.level, s.fading, s.batch, s.first_step, s.first_image, s.steps)
+           for s in schedule.stages]
+    assert got == table
+    assert schedule.growth_steps == table[-1][5]
+
+
+@pytest.mark.parametrize("images,stage,resolution,alpha", [
+    (0, 0, 4, 1.0), (99, 0, 4, 1.0), (100, 1, 8, 0.0), (150, 1, 8, 0.5), (190, 1, 8, 0.9),
+    (200, 2, 8, 1.0), (330, 3, 16, 0.3), (400, 4, 16, 1.0), (10 ** 9, 4, 16, 1.0)])
+def test_phase_of_images_seen(images, stage, resolution, alpha):
+    phase = GrowthSchedule(4, 16, 100, 10).at_images(images)
+    assert (phase.stage.index, phase.stage.resolution) == (stage, resolution)
+    assert phase.alpha == pytest.approx(alpha)
+
+
+@pytest.mark.parametrize("step,stage,alpha", [(0, 0, 1.0), (2, 1, 0.0), (3, 1, 0.5), (6, 3, 0.0),
+                                              (9, 3, 0.75), (13, 4, 1.0), (14, 5, 0.0), (21, 5, 0.875),
+                                              (500, 6, 1.0)])
+def test_phase_of_step(step, stage, alpha):
+    phase = GrowthSchedule(4, 32, 64, 8, max_batch_size=32).at_step(step)
+    assert phase.stage.index == stage and phase.alpha == pytest.approx(alpha)
+
+
+@pytest.mark.parametrize("total,segments", [
+    (5, [(0, 2, 32), (2, 4, 32), (4, 5, 32)]),
+    (14, [(0, 2, 32), (2, 4, 32), (4, 6, 32), (6, 10, 16), (10, 14, 16)]),
+    (30, [(0, 2, 32), (2, 4, 32), (4, 6, 32), (6, 10, 16), (10, 14, 16), (14, 22, 8), (22, 30, 8)])])
+def test_segments(total, segments):
+    assert GrowthSchedule(4, 32, 64, 8, max_batch_size=32).segments(total) == segments
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.sampled_from([4, 8]), doublings=st.integers(0, 4), per_stage=st.integers(1, 500),
+       batch=st.integers(1, 40), max_batch=st.integers(0, 128), total=st.integers(1, 400))
+def test_schedule_invariants(start, doublings, per_stage, batch, max_batch, total):
+    s = GrowthSchedule(start, start * 2 ** doublings, per_stage, batch, max_batch)
+    segments = s.segments(total)
+    assert segments[0][0] == 0 and segments[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))      # contiguous
+    phases = [s.at_step(k) for k in range(total)]
+    for a, b in zip(phases, phases[1:]):
+        assert b.stage.resolution >= a.stage.resolution
+        assert b.images == a.images + a.stage.batch                        # images seen add up
+        if a.stage is b.stage and a.stage.fading:
+            assert 0 <= a.alpha < b.alpha < 1                              # alpha rises in a fade
+        assert s.at_images(b.images) == b                                  # step view == image view
+    assert all(p.alpha == 1.0 for p in phases if not p.stage.fading)
+
+
+def test_schedule_refuses_bad_sizes():
+    with pytest.raises(ValueError):
+        GrowthSchedule(4, 24, 10, 2)
+    with pytest.raises(ValueError):
+        GrowthSchedule(2, 16, 10, 2)
+
+
+# -- layers and models ---------------------------------------------------------------------
+
+def test_widths_follow_fmap_base_and_max():
+    assert widths(128, 4, 512, 128) == [128, 128, 64, 32, 16, 8]
+    assert widths(32, 8, 32, 16) == [8, 4, 2]
+
+
+def test_equalised_layers_scale_weights_at_run_time():
+    x = tf.random.normal([2, 5, 5, 3], seed=1)
+    conv = EqualConv2D(4, 3, gain=2.0)
+    y = conv(x)
+    expected = tf.nn.conv2d(x, conv.kernel * float(2.0 / np.sqrt(27)), 1, "SAME") + conv.bias
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    dense = EqualDense(6)
+    v = tf.random.normal([3, 50], seed=2)
+    np.testing.assert_allclose(dense(v), v @ (dense.kernel * float(np.sqrt(2 / 50))), atol=1e-5)
+    assert 0.8 < float(tf.math.reduce_std(dense.kernel)) < 1.2     # stored at unit scale
+
+
+def test_pixel_norm_and_minibatch_stddev():
+    x = tf.random.normal([8, 4, 4, 6], seed=3) * 5
+    rms = tf.sqrt(tf.reduce_mean(tf.square(pixel_norm(x)), -1))
+    np.testing.assert_allclose(rms, 1.0, atol=1e-4)
+    y = minibatch_stddev(x)
+    assert y.shape == (8, 4, 4, 7)
+    np.testing.assert_array_equal(y[..., :6], x)
+    # example i is in group i % 2 (groups of 4 out of 8): std over {i, i+2, i+4, i+6}
+    group = tf.stack([x[0], x[2], x[4], x[6]])
+    want = tf.reduce_mean(tf.sqrt(tf.math.reduce_variance(group, 0) + 1e-8))
+    np.testing.assert_allclose(y[0, ..., 6], want, rtol=1e-5)
+    np.testing.assert_allclose(y[6, ..., 6], want, rtol=1e-5)
+    assert minibatch_stddev(tf.zeros([3, 2, 2, 1])).shape == (3, 2, 2, 2)   # group of 3
+
+
+@pytest.fixture(scope="module")
+def nets():
+    keras.utils.set_random_seed(0)
+    g = PGGANGenerator(32, 4, 2, z_dim=8, fmap_base=32, fmap_max=16, num_classes=3)
+    d = PGGANDiscriminator(32, 4, 2, fmap_base=32, fmap_max=16, num_classes=3)
+    z = tf.random.normal([4, 8], seed=4)
+    labels = tf.constant([0, 1, 2, 0])
+    return g, d, z, labels
+
+
+@pytest.mark.parametrize("level", [0, 1, 2, 3])
+def test_shapes_at_every_stage(nets, level):
+    g, d, z, labels = nets
+    size = 4 * 2 ** level
+    for alpha in (None, tf.fill([4], 0.5)):
+        images = g(z, labels, level=level, alpha=alpha)
+        assert images.shape == (4, size, size, 2)
+        assert d(images, labels, level=level, alpha=alpha).shape == (4, 1)
+    assert g(z, labels).shape == (4, 32, 32, 2)                  # default: the final resolution
+
+
+@pytest.mark.parametrize("level", [1, 2, 3])
+def test_fade_in_limits(nets, level):
+    g, d, z, labels = nets
+    zeros, ones = tf.zeros([4]), tf.ones([4])
+    low = upsample(g(z, labels, level=level - 1))
+    np.testing.assert_array_equal(g(z, labels, level=level, alpha=zeros), low)
+    np.testing.assert_array_equal(g(z, labels, level=level, alpha=ones), g(z, labels, level=level))
+    assert float(tf.reduce_max(tf.abs(g(z, labels, level=level, alpha=tf.fill([4], 0.5)) - low))) > 0
+    images = tf.random.normal([4, 4 * 2 ** level, 4 * 2 ** level, 2], seed=5)
+    np.testing.assert_array_equal(d(images, labels, level=level, alpha=zeros),
+                                  d(downsample(images), labels, level=level - 1))
+    np.testing.assert_array_equal(d(images, labels, level=level, alpha=ones), d(images, labels, level=level))
+
+
+def test_all_blocks_built_up_front():
+    g = PGGANGenerator(32, 4, 1, z_dim=8, fmap_base=32, fmap_max=16)
+    g(tf.zeros([1, 8]), level=0)
+    # 4 resolutions: dense + start conv + 3 blocks of 2 convs + 4 to_rgb, kernel and bias each
+    assert len(g.weights) == 2 * (2 + 6 + 4)
+
+
+def test_conditional_generator_depends_on_label(nets):
+    g, _, z, _ = nets
+    a = g(z[:1], tf.constant([0]), level=2)
+    b = g(z[:1], tf.constant([1]), level=2)
+    assert float(tf.reduce_max(tf.abs(a - b))) > 0
+
+
+@pytest.mark.parametrize("cls,kwargs", [
+    (PGGANGenerator, dict(image_size=32, start_size=8, channels=2, z_dim=8, fmap_base=32, fmap_max=16,
+                          num_classes=3)),
+    (PGGANDiscriminator, dict(image_size=32, start_size=8, channels=2, fmap_base=32, fmap_max=16,
+                              num_classes=3)),
+    (EqualConv2D, dict(filters=3, kernel_size=1, gain=1.0)), (EqualDense, dict(units=5, gain=0.5))])
+def test_get_config_round_trip(cls, kwargs):
+    model = cls(**kwargs)
+    clone = cls.from_config(model.get_config())
+    for key, value in kwargs.items():
+        assert getattr(clone, key) == value
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
+    assert type(restored) is cls and restored.get_config() == model.get_config()
+
+
+# -- the task ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def data():
+    return make_slices(subjects=8, per_subject=3, size=16)
+
+
+def test_make_batch_downsamples_and_fades_reals(data):
+    cfg = resolve("pggan", "smoke", "synthetic")         # 8 stable (2 steps), 16 fade (4), 16 stable
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    index = np.arange(4)
+    stable = task.make_batch(data, index, np.random.default_rng(0), 0)
+    assert stable["image"].shape == (4, 8, 8, 1) and "alpha" not in stable
+    full = data.channels(["t1"], index)
+    np.testing.assert_allclose(stable["image"], full.reshape(4, 8, 2, 8, 2, 1).mean((2, 4)), atol=1e-6)
+    start = task.make_batch(data, index, np.random.default_rng(0), 2)     # first fade step: alpha 0
+    np.testing.assert_array_equal(start["alpha"], 0.0)
+    np.testing.assert_allclose(start["image"], stable["image"].repeat(2, 1).repeat(2, 2), atol=1e-6)
+    mid = task.make_batch(data, index, np.random.default_rng(0), 4)
+    np.testing.assert_allclose(mid["alpha"], 0.5)
+    assert set(task.batch_spec(4)) == set(mid) and set(task.batch_spec(0)) == set(stable)
+
+
+def test_generate_shows_the_current_stage_at_full_size(data):
+    cfg = resolve("pggan", "smoke", "synthetic", {"conditional": "true"})
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    task.build()
+    z = task.noise(np.random.default_rng(0), 3)
+    labels = np.array([0, 1, 1], np.int32)
+    task.stage.assign(0)                                  # still at 8x8
+    images = task.generate(z, labels)
+    assert images.shape == (3, 16, 16, 1)
+    np.testing.assert_array_equal(images, images[:, ::2, ::2].repeat(2, 1).repeat(2, 2))
+    task.stage.assign(2)                                  # grown to 16x16
+    sharp = task.generate(z, labels)
+    assert not np.array_equal(sharp, sharp[:, ::2, ::2].repeat(2, 1).repeat(2, 2))
+    assert task.sample_grid(data, 0).shape == (2 * 16, 8 * 16)
+
+
+def test_config_refusals():
+    with pytest.raises(UserError, match="conditional"):
+        resolve("dcgan", "smoke", "phantom", {"conditional": "true"})
+    with pytest.raises(UserError, match="pggan_loss"):
+        resolve("pggan", "smoke", "phantom", {"pggan_loss": "hinge"})
+    with pytest.raises(UserError, match="start_size"):
+        resolve("pggan", "smoke", "phantom", {"start_size": "32"})
+    assert resolve("cdcgan", "smoke", "phantom").conditional
+    assert resolve("pggan", "smoke", "phantom", {"image_size": "64"}).image_size == 64
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
+def test_one_step_per_loss_moves_both_networks(data, loss):
+    cfg = resolve("pggan", "smoke", "synthetic", {"pggan_loss": loss})
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    keras.utils.set_random_seed(0)
+    task.build()
+    before = [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+    batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), 0)
+    logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
+    assert all(np.isfinite(float(v)) for v in logs.values())
+    assert float(logs["resolution"]) == 8 and float(logs["alpha"]) == 1
+    after = [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    n_g = len(task.generator.weights)
+    assert any(changed[:n_g]) and any(changed[n_g:])
+    # the 16x16 blocks are not in use at 8x8 and stay untouched
+    grown = {id(v) for v in task.generator.blocks[0][0].weights + task.generator.to_rgb[1].weights}
+    assert all(not c for c, v in zip(changed, task.generator.weights) if id(v) in grown)
+
+
+def weights(task):
+    return [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+
+
+def test_resume_mid_fade_equals_uninterrupted_run(tmp_path, data):
+    """Smoke schedule: steps 0-1 at 8x8, steps 2-5 fade in 16x16; stop after step 4, mid-fade."""
+    full = resolve("pggan", "smoke", "synthetic", {"steps": "6"})
+    one = Trainer(full, tmp_path / "a", data=data, progress=False)
+    one.fit()
+    Trainer(resolve("pggan", "smoke", "synthetic", {"steps": "4"}), tmp_path / "b", data=data,
+            progress=False).fit()
+    from mri_gan.inference import load_task
+
+    stopped = load_task(tmp_path / "b")
+    assert int(stopped.stage.numpy()) == 1 and float(stopped.alpha.numpy()) == pytest.approx(0.25)
+    two = Trainer(full, tmp_path / "b", data=data, resume=True, progress=False)
+    two.fit()
+    for a, b in zip(weights(one.task), weights(two.task)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert int(two.task.stage.numpy()) == 1 and float(two.task.alpha.numpy()) == pytest.approx(0.75)
+    entries = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    assert [e["alpha"] for e in entries] == pytest.approx([1, 1, 0, 0.25, 0.5, 0.75])
+    assert [e["resolution"] for e in entries] == [8, 8, 16, 16, 16, 16]
+
+
+def test_smoke_training_through_the_cli_then_generate(tmp_path, cli):
+    run = tmp_path / "run"
+    cli("train", "--model", "pggan", "--data", "phantom?subjects=6&size=32", "--preset", "smoke",
+        "--set", "conditional=true", "--out", run, "--no-progress", check=0)
+    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert entries[-1]["step"] == 8 and entries[-1]["resolution"] == 16
+    for key in ("images_per_s", "d_loss", "g_loss", "gradient_penalty", "alpha"):
+        assert key in entries[-1]
+    import cv2
+
+    grid = cv2.imread(str(sorted((run / "samples").glob("*.png"))[0]), cv2.IMREAD_GRAYSCALE)
+    assert grid.shape == (2 * 16, 8 * 16)        # a row of 8 per class, at the final size
+    cli("generate", "--run", run, "--n", "3", "--label", "tumor", "--out", tmp_path / "gen", check=0)
+    samples = np.load(tmp_path / "gen" / "samples.npz")
+    assert samples["images"].shape == (3, 16, 16, 1) and list(samples["labels"]) == [1, 1, 1]
+    assert np.abs(samples["images"]).max() <= 1.0
+    assert len(list((tmp_path / "gen" / "tumor").glob("*.png"))) == 3
+    bad = cli("generate", "--run", run, "--n", "1", "--label", "glioma", "--out", tmp_path / "bad")
+    assert bad.returncode == 2 and "unknown label" in bad.stderr

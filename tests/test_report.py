@@ -1,0 +1,245 @@
+"""Evaluation reports end to end: the smoke demo, metrics.json's shape, Table 1, every number of
+report.md found in metrics.json, the evaluate / report commands and their user errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mri_gan.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """`mri-gan demo` with smoke budgets, run in-process once: (folder, log lines)."""
+    from mri_gan.demo import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    lines = []
+    report = run_demo(out, "smoke", log=lines.append, progress=False)
+    assert report == out / "report" / "report.html"
+    return out, lines
+
+
+def _numbers_in_json(value, found: set) -> set:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _numbers_in_json(k, found)
+            _numbers_in_json(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _numbers_in_json(v, found)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, (int, float)):
+        found.add(float(value))
+    elif isinstance(value, str):
+        found.update(float(n) for n in NUMBER.findall(value))
+    return found
+
+
+def test_demo_prints_the_report_path_last_and_embeds_its_figures(demo):
+    out, lines = demo
+    assert lines[-1] == f"report: {out / 'report' / 'report.html'}"
+    page = (out / "report" / "report.html").read_text()
+    figures = sorted((out / "report" / "figures").glob("*.png"))
+    assert len(figures) >= 6
+    assert page.count("src='data:image/png;base64,") == len(figures)     # self-contained
+    assert "src='figures/" not in page and 'src="figures/' not in page
+    for name in ("cdcgan", "pix2pix"):
+        assert (out / name / "metrics.jsonl").is_file()
+        assert json.loads((out / f"evaluate-{name}" / "metrics.json").read_text())["kind"] == "mri_gan.evaluation"
+    assert (out / "data_preview.png").is_file() and (out / "cdcgan-samples" / "samples.npz").is_file()
+    state = json.loads((out / "demo.json").read_text())
+    assert state["done"][-1] == "report" and state["report"].endswith("report.html")
+
+
+def test_every_number_in_report_md_is_in_metrics_json(demo):
+    out, _ = demo
+    for folder in (out / "report", out / "evaluate-cdcgan", out / "evaluate-pix2pix"):
+        known = _numbers_in_json(json.loads((folder / "metrics.json").read_text()), set())
+        text = (folder / "report.md").read_text()
+        numbers = [float(n) for n in NUMBER.findall(text)]
+        assert len(numbers) > 50
+        missing = [x for x in numbers
+                   if not any(x == v or x == float(f"{v:.4g}") for v in known)]
+        assert not missing, (folder.name, missing[:10])
+
+
+def test_metrics_json_has_the_design_shape(demo):
+    out, _ = demo
+    doc = json.loads((out / "report" / "metrics.json").read_text())
+    assert doc["kind"] == "mri_gan.report" and doc["command"].startswith("mri-gan demo")
+    gen, par = doc["runs"]["cdcgan"], doc["runs"]["pix2pix"]
+    paired = par["paired"]
+    for metric in ("ssim", "psnr", "mae"):
+        assert set(paired[metric]) == {"mean", "std"}
+        assert metric in paired["definitions"]
+    assert paired["subjects"] >= 1 and paired["masked"] is True
+    assert set(paired["baselines"]) == {"identity", "linear", "mean_image"}
+    dist = gen["distribution"]
+    assert {"fid", "kid", "precision", "recall", "feature_network", "definitions"} <= set(dist)
+    assert dist["feature_network"] == "vgg19-mri"   # the demo's own MRI VGG19 weights
+    assert 0.0 <= gen["two_sample"]["accuracy"] <= 1.0 and "definition" in gen["two_sample"]
+    assert set(gen["downstream"]) == {"real", "real+synthetic", "synthetic"}
+    for mode in gen["downstream"].values():
+        assert "definition" in mode or "skipped" in mode
+    computed = [m for m in gen["downstream"].values() if "skipped" not in m]
+    assert computed and all(len(m["balanced_accuracy"]["per_seed"]) >= 3 for m in computed)
+    for run in (gen, par):   # every metric again with style transfer, with the weights used
+        assert run["style"]["applied"] is True
+        assert run["style"]["vgg"]["weights"] == "mri" and "vgg19_mri" in run["style"]["vgg"]["file"]
+        assert run["command"].startswith("mri-gan evaluate")
+    assert set(gen["with_style"]) == {"distribution", "two_sample", "downstream"}
+    assert set(par["with_style"]["paired"]["ssim"]) == {"mean", "std"}
+    assert {f["figure"] for f in doc["figures"]} >= {"bars7", "grid6", "losses", "distribution", "style_losses"}
+
+
+def test_table1_puts_the_papers_numbers_beside_ours(demo):
+    out, _ = demo
+    doc = json.loads((out / "report" / "metrics.json").read_text())
+    table = doc["table1"]
+    assert [c["key"] for c in table["columns"]] == ["paper: DCGAN", "cdcgan", "paper: Pix2Pix", "pix2pix"]
+    rows = {r["key"]: r for r in table["rows"]}
+    assert rows["batch_size"]["cells"] == {"paper: DCGAN": 120, "cdcgan": 4, "paper: Pix2Pix": 80, "pix2pix": 4}
+    assert rows["d_loss"]["cells"]["paper: DCGAN"] == 4.2999
+    assert rows["paper_accuracy"]["cells"]["paper: Pix2Pix"] == [89.02, 93.7]
+    assert rows["paper_accuracy"]["cells"]["cdcgan"] is None      # undefined in the paper: no analogue
+    assert len(rows["ssim"]["cells"]["pix2pix"]) == 2                # without / with style
+    assert all(r["definition"] for r in table["rows"])
+    md = (out / "report" / "report.md").read_text()
+    assert "| batch size | 120 | 4 | 80 | 4 |" in md
+    assert "| final D loss | 4.2999 |" in md
+
+
+def test_a_model_below_a_trivial_baseline_is_flagged(demo):
+    out, _ = demo
+    paired = json.loads((out / "evaluate-pix2pix" / "metrics.json").read_text())["paired"]
+    identity = paired["baselines"]["identity"]["ssim"]["mean"]
+    assert paired["ssim"]["mean"] < identity       # four smoke steps learn nothing
+    assert {"baseline": "identity", "metric": "ssim", "model": paired["ssim"]["mean"],
+            "baseline_value": identity} in paired["below_baseline"]
+    assert "**Flag: the model is below a trivial baseline**" in (out / "evaluate-pix2pix" / "report.md").read_text()
+
+
+def test_report_reuses_evaluate_outputs(demo, tmp_path, capsys):
+    out, _ = demo
+    target = tmp_path / "side-by-side"
+    assert main(["report", "--runs", str(out / "evaluate-pix2pix"), str(out / "evaluate-cdcgan"),
+                 "--out", str(target)]) == 0
+    assert capsys.readouterr().out.strip().endswith(str(target / "report.html"))
+    doc = json.loads((target / "metrics.json").read_text())
+    assert list(doc["runs"]) == ["pix2pix", "cdcgan"]
+    assert doc["runs"]["cdcgan"]["distribution"] == json.loads(
+        (out / "evaluate-cdcgan" / "metrics.json").read_text())["distribution"]
+    assert doc["command"].startswith("mri-gan report --runs")
+
+
+def test_evaluate_without_style_says_why(demo, tmp_path, capsys):
+    out, _ = demo
+    target = tmp_path / "eval"
+    assert main(["evaluate", "--run", str(out / "pix2pix"), "--out", str(target), "--budget", "smoke",
+                 "--vgg-weights", "none"]) == 0
+    doc = json.loads((target / "metrics.json").read_text())
+    assert doc["data"]["source"] == "phantom?subjects=12&size=32"      # the run's own source
+    assert doc["style"]["applied"] is False and "none" in doc["style"]["reason"]
+    assert "with_style" not in doc
+    assert doc["paired"]["ssim"] == json.loads(
+        (out / "evaluate-pix2pix" / "metrics.json").read_text())["paired"]["ssim"]   # deterministic
+    assert "Style transfer: not applied" in (target / "report.md").read_text()
+
+
+def _image_folder(root: Path) -> Path:
+    import cv2
+
+    for label in ("yes", "no"):
+        (root / "images" / label).mkdir(parents=True)
+        for k in range(2):
+            cv2.imwrite(str(root / "images" / label / f"{k}.png"), np.full((32, 32), 40 * k + 60, np.uint8))
+    return root / "images"
+
+
+@pytest.mark.parametrize("case,message", [
+    ("not_a_run", "not a run directory"),
+    ("used_out", "exists and is not empty"),
+    ("bad_stylized", "not a `mri-gan stylize` output"),
+    ("other_data", "holds none of the run's"),
+])
+def test_user_errors_are_one_line_exit_2(demo, tmp_path, capsys, case, message):
+    out, _ = demo
+    args = {"not_a_run": ["--run", str(tmp_path)],
+            "used_out": ["--run", str(out / "pix2pix"), "--out", str(out / "report")],
+            "bad_stylized": ["--run", str(out / "pix2pix"), "--stylized", str(tmp_path)],
+            "other_data": ["--run", str(out / "pix2pix"), "--data", f"folder:{_image_folder(tmp_path)}"]}[case]
+    if "--out" not in args:
+        args += ["--out", str(tmp_path / "never")]
+    assert main(["evaluate", *args, "--budget", "smoke", "--vgg-weights", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mri-gan: error: ") and message in err and "\n" not in err
+    assert not (tmp_path / "never").exists()
+
+
+def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
+    (tmp_path / "precious.txt").write_text("keep me")
+    assert main(["demo", "--out", str(tmp_path), "--budget", "smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no earlier demo" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_clean_and_fmt():
+    from mri_gan.evaluation.report import clean, fmt
+
+    value = clean({"a": np.float32(1 / 3), "b": np.int64(3), "c": [np.float64(np.inf)], "d": np.bool_(True)})
+    assert value == {"a": 0.333333, "b": 3, "c": [None], "d": True}
+    json.dumps(value, allow_nan=False)
+    assert fmt({"mean": 0.123456, "std": 0.01}) == "0.1235 ± 0.01"
+    assert fmt([87.5, None]) == "87.5 / —" and fmt(2e-4) == "0.0002" and fmt(4.2999, 6) == "4.2999"
+
+
+def test_stylized_labels_come_from_the_generate_output(tmp_path):
+    from mri_gan.evaluation.evaluate import _stylized_labels
+
+    np.savez(tmp_path / "samples.npz", images=np.zeros((3, 4, 4, 1)), labels=np.array([1, 0, 1]))
+    labels = _stylized_labels({"style": {"input": str(tmp_path)}}, np.array([2, 1, 1, 0]))
+    assert labels.tolist() == [1, 0, 0, 1]
+    assert _stylized_labels({"style": {"input": str(tmp_path / "nowhere")}}, np.array([0])) is None
+
+
+@pytest.mark.slow
+def test_notebook_walks_through_the_report(demo, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    out, _ = demo
+    nb = nbformat.read(ROOT / "notebooks" / "05_evaluation.ipynb", as_version=4)
+    assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
+    monkeypatch.setenv("MRI_GAN_SMOKE", "1")
+    monkeypatch.setenv("MRI_GAN_REPORT", str(out / "report"))
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "\n".join(str(o) for cell in nb.cells for o in cell.get("outputs", []))
+    assert "batch size" in text and "image/png" in text
+
+
+def test_imputation_run_is_scored_per_target_beside_baselines(tmp_path):
+    from mri_gan.config import resolve
+    from mri_gan.evaluation.evaluate import evaluate_run
+    from mri_gan.training.trainer import Trainer
+
+    source = "phantom?subjects=12&size=32"
+    Trainer(resolve("pix2pix", "smoke", source, {"target": "any"}), tmp_path / "impute", progress=False).fit()
+    ev = evaluate_run(tmp_path / "impute", budget="smoke", vgg_weights="none", command="test")
+    paired = ev.metrics["paired"]
+    assert paired["task"].startswith("imputation")
+    assert set(paired["targets"]) == {"t1", "t1ce", "t2", "flair"}
+    assert set(paired["baselines"]) == {"identity", "linear", "mean_image"}
+    test_slices = sum(t["per_subject"][s]["slices"] for t in paired["targets"].values() for s in t["per_subject"])
+    assert sum(s["slices"] for s in paired["per_subject"].values()) == test_slices   # pooled over targets
+    assert ev.metrics["style"]["applied"] is False and "with_style" not in ev.metrics
