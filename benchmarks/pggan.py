@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed
+from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report,
+                               timed)
 from mri_gan.config import resolve
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.pggan import PGGAN

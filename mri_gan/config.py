@@ -60,6 +60,7 @@ class TrainConfig:
     unet_filters: int = 64
     attention: bool = False
     unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
+    unet_input_skip: bool = False     # full-resolution input path into the output layer
     dropout: float = 0.5
     l1_lambda: float = 100.0
     patch_layers: int = 3             # 3 -> 70x70 receptive field
@@ -72,6 +73,7 @@ class TrainConfig:
     pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
     gp_weight: float = 10.0           # gradient penalty on real/fake interpolates (both losses)
     drift_weight: float = 0.001       # wgan-gp only
+    ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
     conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
 
     def __post_init__(self):
@@ -129,10 +131,11 @@ PRESETS: dict[str, dict[str, dict]] = {
         "pix2pix": dict(image_size=128, batch_size=8, steps=1500, unet_depth=7, unet_filters=32,
                         d_filters=32, unet_norm="instance", lr_d=2e-4, lr_g=2e-4, log_every=25,
                         checkpoint_every=500, sample_every=250, val_every=250),
-        # 125 steps per stage (sampled at each stage's end), then 150 steps at 128 stable
-        "pggan": dict(image_size=128, batch_size=16, steps=1400, images_per_stage=2000,
-                      fmap_base=256, fmap_max=128, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
-                      beta_2=0.99, log_every=25, checkpoint_every=250, sample_every=125),
+        # 250 steps per stage (sampled at each stage's end), then 250 steps at 128 stable
+        "pggan": dict(image_size=128, batch_size=16, steps=2750, images_per_stage=4000,
+                      fmap_base=256, fmap_max=128, lr_d=2e-3, lr_g=2e-3, beta_1=0.0,
+                      beta_2=0.99, ema_images=1000, log_every=25, checkpoint_every=250,
+                      sample_every=250),
     },
     # seconds, for tests
     "smoke": {
@@ -143,8 +146,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "pix2pix": dict(image_size=32, batch_size=4, steps=4, unet_depth=4, unet_filters=8,
                         d_filters=8, log_every=1, checkpoint_every=2, sample_every=2, val_every=2),
         "pggan": dict(image_size=16, start_size=8, batch_size=4, max_batch_size=8, steps=8,
-                      images_per_stage=16, fmap_base=32, fmap_max=16, z_dim=16, log_every=1,
-                      checkpoint_every=4, sample_every=4),
+                      images_per_stage=16, fmap_base=32, fmap_max=16, z_dim=16, ema_images=16,
+                      log_every=1, checkpoint_every=4, sample_every=4),
     },
 }
 
@@ -224,8 +227,8 @@ def _validate_pggan(cfg: TrainConfig) -> None:
         raise UserError("--set", "images_per_stage must be positive and max_batch_size >= 0")
     if cfg.pggan_loss not in ("wgan-gp", "nonsaturating"):
         raise UserError("--set", f"pggan_loss={cfg.pggan_loss!r} (known: wgan-gp, nonsaturating)")
-    if cfg.gp_weight < 0 or cfg.drift_weight < 0:
-        raise UserError("--set", "gp_weight and drift_weight must be >= 0")
+    if cfg.gp_weight < 0 or cfg.drift_weight < 0 or cfg.ema_images < 0:
+        raise UserError("--set", "gp_weight, drift_weight and ema_images must be >= 0")
 
 
 def differences(saved: TrainConfig, new: TrainConfig) -> list[str]:

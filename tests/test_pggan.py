@@ -247,22 +247,42 @@ def test_one_step_per_loss_moves_both_networks(data, loss):
     task = PGGAN(cfg, {"label_names": data.label_names})
     keras.utils.set_random_seed(0)
     task.build()
-    before = [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+    nets = task.trained_generator, task.discriminator
+    before = [[v.numpy() for v in net.weights] for net in nets]
     batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), 0)
     logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert float(logs["resolution"]) == 8 and float(logs["alpha"]) == 1
-    after = [v.numpy() for v in task.generator.weights + task.discriminator.weights]
-    changed = [not np.array_equal(a, b) for a, b in zip(before, after)]
-    n_g = len(task.generator.weights)
-    assert any(changed[:n_g]) and any(changed[n_g:])
-    # the 16x16 blocks are not in use at 8x8 and stay untouched
-    grown = {id(v) for v in task.generator.blocks[0][0].weights + task.generator.to_rgb[1].weights}
-    assert all(not c for c, v in zip(changed, task.generator.weights) if id(v) in grown)
+    for net, old in zip(nets, before):
+        assert any(not np.array_equal(a, v.numpy()) for a, v in zip(old, net.weights))
+    # the 16x16 block is not in use at 8x8 and stays untouched
+    grown = task.trained_generator.blocks[0][0].weights + task.trained_generator.to_rgb[1].weights
+    index = {id(v): i for i, v in enumerate(task.trained_generator.weights)}
+    assert all(np.array_equal(before[0][index[id(v)]], v.numpy()) for v in grown)
+
+
+def test_generator_is_the_running_average_of_the_trained_one(data):
+    cfg = resolve("pggan", "smoke", "synthetic")          # ema_images 16
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    task.build()
+    assert task.generator is not task.trained_generator
+    start = [v.numpy() for v in task.generator.weights]
+    np.testing.assert_array_equal(start[0], task.trained_generator.weights[0].numpy())
+    batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), 0)
+    task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
+    keep = 0.5 ** (8 / 16)
+    for old, average, trained in zip(start, task.generator.weights, task.trained_generator.weights):
+        want = trained.numpy() + keep * (old - trained.numpy())
+        np.testing.assert_allclose(average.numpy(), want, atol=1e-6)
+    plain = PGGAN(resolve("pggan", "smoke", "synthetic", {"ema_images": "0"}), {"label_names": ["a"]})
+    plain.build()
+    assert plain.generator is plain.trained_generator
+    assert "trained_generator_weights" not in plain.trackables()
 
 
 def weights(task):
-    return [v.numpy() for v in task.generator.weights + task.discriminator.weights]
+    nets = task.generator, task.trained_generator, task.discriminator
+    return [v.numpy() for net in nets for v in net.weights]
 
 
 def test_resume_mid_fade_equals_uninterrupted_run(tmp_path, data):

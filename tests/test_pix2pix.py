@@ -19,7 +19,7 @@ from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, 
 @pytest.mark.parametrize("channels", [1, 2, 3, 4])
 @pytest.mark.parametrize("attention", [False, True])
 def test_shapes(size, depth, channels, attention):
-    g = UNetGenerator(size, channels, 1, depth, filters=4, attention=attention)
+    g = UNetGenerator(size, channels, 1, depth, filters=4, attention=attention, input_skip=attention)
     d = PatchDiscriminator(channels + 1, filters=4)
     x = tf.random.uniform([2, size, size, channels], -1, 1)
     y = g(x, training=False)
@@ -43,7 +43,7 @@ def test_generator_layout():
 
 @pytest.mark.parametrize("cls,kwargs", [
     (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
-                         attention=True, dropout=0.3, norm="instance")),
+                         attention=True, dropout=0.3, norm="instance", input_skip=True)),
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):

@@ -142,6 +142,25 @@ def test_report_reuses_evaluate_outputs(demo, tmp_path, capsys):
     assert doc["command"].startswith("mri-gan report --runs")
 
 
+def test_report_merges_an_earlier_report(demo, tmp_path):
+    import shutil
+
+    out, _ = demo
+    assert main(["report", "--runs", str(out / "report"), str(out / "evaluate-pix2pix"),
+                 "--out", str(tmp_path / "merged")]) == 0
+    doc = json.loads((tmp_path / "merged" / "metrics.json").read_text())
+    assert list(doc["runs"]) == ["cdcgan", "pix2pix", "pix2pix-2"]
+    figures = {(f["run"], f["figure"]) for f in doc["figures"]}
+    assert ("cdcgan", "distribution") in figures and ("pix2pix-2", "paired_examples") in figures
+    shutil.copytree(out / "report", tmp_path / "old")      # a report without its saved arrays
+    shutil.rmtree(tmp_path / "old" / "evaluations")
+    assert main(["report", "--runs", str(tmp_path / "old"), "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert again["runs"]["cdcgan"]["distribution"] == doc["runs"]["cdcgan"]["distribution"]
+    assert {f["figure"] for f in again["figures"]} >= {"losses", "bars7"}       # curves re-read from the runs
+    assert "distribution" not in {f["figure"] for f in again["figures"]}
+
+
 def test_evaluate_without_style_says_why(demo, tmp_path, capsys):
     out, _ = demo
     target = tmp_path / "eval"

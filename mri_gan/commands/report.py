@@ -1,8 +1,8 @@
 """`mri-gan report`: one report for several runs, Table 1 side by side with the paper.
 
 Each ``--runs`` item is a run directory (evaluated here against its own data source, or
-``--data``) or a folder written by `mri-gan evaluate` (reused as it is, e.g. one evaluated with
-``--stylized``). Writes OUT/metrics.json, report.md, report.html (figures embedded) and
+``--data``) or a folder written by `mri-gan evaluate` or `mri-gan report` (its evaluations reused
+as they are, e.g. one evaluated with ``--stylized``). Writes OUT/metrics.json, report.md, report.html (figures embedded) and
 figures/*.png.
 """
 
@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("report", help="report several runs (or evaluate outputs) side by side",
                               description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR",
-                   help="run directories and / or `mri-gan evaluate` output folders")
+                   help="run directories and / or `mri-gan evaluate` / `mri-gan report` output folders")
     p.add_argument("--out", required=True, help="report folder (new or empty)")
     p.add_argument("--data", help="data source for every run directory (default: each run's own)")
     add_evaluation_options(p)
@@ -26,7 +26,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from mri_gan.evaluation.evaluate import command_of, evaluate_run
-    from mri_gan.evaluation.report import check_out, is_evaluation, load_evaluation, write_report
+    from mri_gan.evaluation.report import check_out, is_evaluation, load_evaluations, write_report
 
     out = check_out(args.out)
     command = command_of("report", args)
@@ -34,7 +34,7 @@ def run(args) -> int:
     for item in args.runs:
         folder = Path(item)
         if is_evaluation(folder):
-            evals.append(load_evaluation(folder))
+            evals += load_evaluations(folder)
         else:
             print(f"evaluating {folder} ...", flush=True)
             evals.append(evaluate_run(folder, args.data, None, args.feature_network, args.budget,

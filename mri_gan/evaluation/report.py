@@ -656,34 +656,53 @@ def to_html(blocks: list) -> str:
 
 def save_evaluation_arrays(ev: Evaluation, folder: Path) -> None:
     """What a later `mri-gan report` needs to redraw the figures: curves.json and arrays.npz."""
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "curves.json").write_text(json.dumps(clean(ev.curves)) + "\n")
     np.savez_compressed(folder / "arrays.npz", **{k: np.asarray(v) for k, v in ev.arrays.items()})
 
 
-def is_evaluation(folder) -> bool:
-    """Whether ``folder`` is an `mri-gan evaluate` output."""
+def _kind(folder) -> str | None:
     try:
-        return json.loads((Path(folder) / "metrics.json").read_text()).get("kind") == KIND_EVALUATION
+        return json.loads((Path(folder) / "metrics.json").read_text()).get("kind")
     except (OSError, json.JSONDecodeError, AttributeError):
-        return False
+        return None
 
 
-def load_evaluation(folder) -> Evaluation:
-    """An evaluation written by `mri-gan evaluate` (its metrics.json, curves.json, arrays.npz)."""
+def is_evaluation(folder) -> bool:
+    """Whether ``folder`` was written by `mri-gan evaluate` or `mri-gan report` (and can be reused)."""
+    return _kind(folder) in (KIND_EVALUATION, KIND_REPORT)
+
+
+def _extras(folder: Path, metrics: dict) -> tuple[dict, dict]:
+    """curves.json and arrays.npz of a saved evaluation; the training curves from the run's
+    metrics.jsonl and no arrays (figures that need them are left out) when they are missing."""
+    from mri_gan.evaluation.evaluate import training_curves
+
+    if (folder / "curves.json").is_file():
+        curves = json.loads((folder / "curves.json").read_text())
+    else:
+        curves = {"training": training_curves(metrics["run"]["dir"]) if Path(metrics["run"]["dir"]).is_dir() else {}}
+    arrays = {}
+    if (folder / "arrays.npz").is_file():
+        with np.load(folder / "arrays.npz") as z:
+            arrays = {k: z[k] for k in z.files}
+    return curves, arrays
+
+
+def load_evaluations(folder) -> list[Evaluation]:
+    """The evaluations in a folder written by `mri-gan evaluate` (one) or `mri-gan report` (each run,
+    from ``evaluations/<name>/``)."""
     folder = Path(folder)
     try:
         data = json.loads((folder / "metrics.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise UserError(folder / "metrics.json", f"cannot read: {err}") from None
-    if data.get("kind") != KIND_EVALUATION:
-        raise UserError(folder, f"not an `mri-gan evaluate` output (kind {data.get('kind')!r})")
-    metrics = {k: v for k, v in data.items() if k not in ("kind", "name", "table1", "created")}
-    curves = json.loads((folder / "curves.json").read_text()) if (folder / "curves.json").is_file() else {}
-    arrays = {}
-    if (folder / "arrays.npz").is_file():
-        with np.load(folder / "arrays.npz") as z:
-            arrays = {k: z[k] for k in z.files}
-    return Evaluation(data.get("name", folder.name), metrics, curves, arrays)
+    if data.get("kind") == KIND_EVALUATION:
+        metrics = {k: v for k, v in data.items() if k not in ("kind", "name", "table1", "created", "figures")}
+        return [Evaluation(data.get("name", folder.name), metrics, *_extras(folder, metrics))]
+    if data.get("kind") == KIND_REPORT:
+        return [Evaluation(name, m, *_extras(folder / "evaluations" / name, m)) for name, m in data["runs"].items()]
+    raise UserError(folder, f"not an `mri-gan evaluate` or `mri-gan report` output (kind {data.get('kind')!r})")
 
 
 def _figures(evals: list[Evaluation], folder: Path) -> dict:
@@ -727,7 +746,8 @@ def write_report(evals: list[Evaluation], out, command: str) -> Path:
 
     One evaluation: metrics.json holds it at the top level (DESIGN.md's shape) with ``table1``,
     plus curves.json and arrays.npz so `mri-gan report` can reuse the folder. Several:
-    ``{"kind": "mri_gan.report", "command", "runs": {name: evaluation}, "table1"}``."""
+    ``{"kind": "mri_gan.report", "command", "runs": {name: evaluation}, "table1"}`` and
+    ``evaluations/<name>/`` with each run's curves and arrays."""
     from mri_gan.inference import atomic_dir, commit_dir
 
     evals = _unique_names(list(evals))
@@ -752,6 +772,9 @@ def write_report(evals: list[Evaluation], out, command: str) -> Path:
         (tmp / "report.html").write_text(to_html(blocks))
         if len(evals) == 1:
             save_evaluation_arrays(evals[0], tmp)
+        else:
+            for ev in evals:
+                save_evaluation_arrays(ev, tmp / "evaluations" / ev.name)
         commit_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -6,7 +6,8 @@ resolution, a Python int, so each stage has its own trace) picks how many are us
 minibatch standard deviation before D's last block, equalised learning rate (weights drawn
 from N(0, 1) and scaled by He's constant at run time), no batch normalisation. WGAN-GP with
 drift penalty by default; the non-saturating logistic loss with the same gradient penalty as
-an option. Conditional by label when ``cfg.conditional``: a label embedding joins the latent
+an option. Samples come from a running average of the trained generator's weights (Karras et
+al.'s Gs). Conditional by label when ``cfg.conditional``: a label embedding joins the latent
 in G and a projection term joins D's score. The growth schedule lives in pggan_schedule.
 """
 
@@ -221,7 +222,8 @@ class PGGANDiscriminator(keras.Model):
         score = self.score(h)
         if self.embed is not None:
             h32 = keras.ops.cast(h, "float32")
-            score = score + keras.ops.sum(self.embed(labels) * h32, -1, keepdims=True) / math.sqrt(h.shape[-1])
+            projection = keras.ops.sum(self.embed(labels) * h32, -1, keepdims=True)
+            score = score + projection / math.sqrt(h.shape[-1])
         return score
 
     def get_config(self):
@@ -252,23 +254,39 @@ class PGGAN(GANTask):
         return len(self.meta["label_names"]) if self.cfg.conditional else 0
 
     def build(self) -> None:
+        """``trained_generator`` is the network the optimiser trains; ``generator``, where every
+        output comes from, holds the running average of its weights (Karras et al.'s Gs, with a
+        half-life of ``cfg.ema_images`` images), or is the same network when ``ema_images`` is 0."""
         cfg = self.cfg
         channels = len(cfg.sequences)
-        self.generator = PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,
-                                        cfg.fmap_base, cfg.fmap_max, self.num_classes, name="generator")
+        make = lambda name: PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,  # noqa: E731
+                                           cfg.fmap_base, cfg.fmap_max, self.num_classes, name=name)
+        self.trained_generator = make("trained_generator")
+        self.generator = make("generator") if cfg.ema_images else self.trained_generator
         self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
                                                 cfg.fmap_max, self.num_classes, name="discriminator")
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
-        self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
+        z = tf.zeros([1, cfg.z_dim])
+        self.discriminator(self.trained_generator(z, labels), labels)
+        if self.generator is not self.trained_generator:
+            self.generator(z, labels)
+            for average, weight in zip(self.generator.weights, self.trained_generator.weights):
+                average.assign(weight)
         # the stage and alpha the last step trained in (what generate shows; resume reads the step)
         self.stage = tf.Variable(0, dtype=tf.int64, trainable=False, name="stage",
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.alpha = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="alpha",
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self._build_optimizers()
+        self.g_opt = self._adam(cfg.lr_g)
+        self.d_opt = self._adam(cfg.lr_d)
+        self.g_opt.build(self.trained_generator.trainable_variables)
+        self.d_opt.build(self.discriminator.trainable_variables)
 
     def trackables(self) -> dict:
-        return {**super().trackables(), "stage": self.stage, "alpha": self.alpha}
+        out = {**super().trackables(), "stage": self.stage, "alpha": self.alpha}
+        if self.generator is not self.trained_generator:
+            out["trained_generator_weights"] = list(self.trained_generator.weights)
+        return out
 
     # -- data ------------------------------------------------------------------------------
     def segments(self, total_steps: int) -> list[tuple[int, int, int]]:
@@ -345,7 +363,7 @@ class PGGAN(GANTask):
 
     @tf.autograph.experimental.do_not_convert  # no tensor-dependent Python control flow
     def replica_step(self, batch: dict, global_batch: int) -> dict:
-        G, D = self.generator, self.discriminator
+        G, D = self.trained_generator, self.discriminator
         real = batch["image"]
         resolution = real.shape[1]
         level = int(math.log2(resolution // self.cfg.start_size))
@@ -365,6 +383,7 @@ class PGGAN(GANTask):
                          alpha=alpha, training=True)
             g_loss = average(self._generator_loss(g_scores))
         self._apply(self.g_opt, tape, g_loss, G.trainable_variables)
+        self._update_average(global_batch)
 
         stage_index = 2 * level - (1 if alpha is not None else 0)
         alpha_now = alpha[0] if alpha is not None else tf.constant(1.0)
@@ -376,6 +395,21 @@ class PGGAN(GANTask):
                 "fake_score": average(tf.reshape(tf.cast(fake_scores, tf.float32), [-1])),
                 "alpha": average(ones * (alpha if alpha is not None else 1.0)),
                 "resolution": average(ones * float(resolution))}
+
+    def _update_average(self, global_batch: int) -> None:
+        """generator <- running average of trained_generator (every replica holds the same values;
+        the assignment happens once, in cross-replica context)."""
+        if self.generator is self.trained_generator:
+            return
+        keep = 0.5 ** (global_batch / self.cfg.ema_images)
+        pairs = list(zip(self.generator.weights, self.trained_generator.weights))
+        values = [w + keep * (average - w) for average, w in pairs]
+
+        def assign(strategy, values):
+            for (average, _), value in zip(pairs, values):
+                strategy.extended.update(average.value, lambda var, v: var.assign(v), args=(value,))
+
+        tf.distribute.get_replica_context().merge_call(assign, args=(values,))
 
     def _apply(self, opt, tape, loss, variables) -> None:
         """Update the variables the current stage uses (blocks not yet grown get no gradient)."""

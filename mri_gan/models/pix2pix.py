@@ -5,7 +5,9 @@ and the innermost unit, LeakyReLU 0.2), a decoder of 4x4 transposed convolutions
 (batch norm, dropout 0.5 on the three innermost units as the noise source, ReLU) with skip
 connections, optionally through additive attention gates (Oktay et al. 2018, the paper's
 "attention UNet"), and a tanh output. ``norm="instance"`` replaces its batch norms by
-per-image instance norms, which behave the same in training and inference.
+per-image instance norms, which behave the same in training and inference. ``input_skip``
+adds a 3x3 convolution of the input to the output's pre-activation: a full-resolution path
+(the UNet's finest skip is at half resolution), so shared anatomy need not be relearned.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
@@ -82,13 +84,13 @@ class UNetGenerator(keras.Model):
     """[N, S, S, in_channels] -> [N, S, S, out_channels] in [-1, 1]."""
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
-                 attention=False, dropout=0.5, norm="batch", **kwargs):
+                 attention=False, dropout=0.5, norm="batch", input_skip=False, **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
         if norm not in NORMS:
             raise ValueError(f"norm {norm!r} is not one of {NORMS}")
-        self.norm = norm
+        self.norm, self.input_skip = norm, input_skip
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
         widths = unet_widths(depth, filters)
@@ -104,10 +106,11 @@ class UNetGenerator(keras.Model):
             self.up.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
                             normalization(self.norm), drop, keras.layers.ReLU(), gate])
         self.to_image = keras.layers.Conv2DTranspose(out_channels, 4, 2, "same")
+        self.from_input = keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False) if input_skip else None
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
 
     def call(self, x, training=None):
-        skips = []
+        inputs, skips = x, []
         for conv, norm, act in self.down:
             x = conv(x)
             if norm is not None:
@@ -122,12 +125,16 @@ class UNetGenerator(keras.Model):
             if gate is not None:
                 skip = gate(skip, x)
             x = keras.ops.concatenate([x, skip], axis=-1)
-        return self.out_act(self.to_image(x))
+        x = self.to_image(x)
+        if self.from_input is not None:
+            x = x + self.from_input(inputs)
+        return self.out_act(x)
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
-                "attention": self.attention, "dropout": self.dropout, "norm": self.norm}
+                "attention": self.attention, "dropout": self.dropout, "norm": self.norm,
+                "input_skip": self.input_skip}
 
 
 def patch_receptive_field(patch_layers: int) -> int:
@@ -229,7 +236,7 @@ class Pix2Pix(GANTask):
         cfg = self.cfg
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
-                                       cfg.unet_norm, name="generator")
+                                       cfg.unet_norm, cfg.unet_input_skip, name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size
