@@ -46,6 +46,7 @@ class TrainConfig:
     sample_every: int = 200
     val_every: int = 200
     keep_checkpoints: int = 3
+    flip: bool = False                # augment: mirror a random half of each batch left to right (dcgan, pix2pix)
     # generative models (dcgan, cdcgan, pggan)
     z_dim: int = 100
     sequences: list[str] = field(default_factory=lambda: ["t1"])   # generated channels
@@ -53,6 +54,7 @@ class TrainConfig:
     # DCGAN widths
     g_filters: int = 64
     d_filters: int = 64
+    label_smoothing: float = 0.0      # D's target for real images is 1 - this (one-sided)
     # pix2pix
     source: list[str] = field(default_factory=lambda: ["t1"])
     target: str = "flair"             # one sequence, or "any" for imputation
@@ -210,6 +212,10 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16)")
     if cfg.steps is not None and cfg.steps < 1:
         raise UserError("--set", "steps must be positive")
+    if not 0.0 <= cfg.label_smoothing < 0.5:
+        raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
+    if cfg.flip and cfg.model == "pggan":
+        raise UserError("--set", "flip is for dcgan, cdcgan and pix2pix")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
     if cfg.model == "cdcgan" and not cfg.conditional:

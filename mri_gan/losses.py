@@ -19,9 +19,10 @@ def bce_logits(target: float, logits: tf.Tensor) -> tf.Tensor:
         labels=tf.fill(tf.shape(logits), target), logits=logits))
 
 
-def discriminator_bce(real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
-    """D loss: real pairs vs ones + fake pairs vs zeros, per example."""
-    return bce_logits(1.0, real_logits) + bce_logits(0.0, fake_logits)
+def discriminator_bce(real_logits: tf.Tensor, fake_logits: tf.Tensor, real_target: float = 1.0) -> tf.Tensor:
+    """D loss: real pairs vs ``real_target`` (1, or 0.9 for one-sided label smoothing) + fake
+    pairs vs zeros, per example."""
+    return bce_logits(real_target, real_logits) + bce_logits(0.0, fake_logits)
 
 
 def generator_bce(fake_logits: tf.Tensor) -> tf.Tensor:

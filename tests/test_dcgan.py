@@ -1,5 +1,7 @@
 """DCGAN / cDCGAN models: shape tables, config round trips, discriminator layout."""
 
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -50,3 +52,24 @@ def test_conditional_generator_depends_on_label():
     a = g(z, tf.constant([0]), training=False)
     b = g(z, tf.constant([1]), training=False)
     assert float(tf.reduce_max(tf.abs(a - b))) > 0
+
+
+def test_label_smoothing_moves_the_real_target():
+    from mri_gan.losses import discriminator_bce
+
+    fake = tf.constant([[-3.0]])
+    real = tf.Variable([[math.log(9.0)]])         # sigmoid = 0.9
+    with tf.GradientTape() as tape:
+        smoothed = discriminator_bce(real, fake, real_target=0.9)
+    assert abs(float(tape.gradient(smoothed, real)[0, 0])) < 1e-6     # optimum at p(real) = 0.9
+    assert float(discriminator_bce(real, fake)[0]) < float(smoothed[0])
+
+
+@pytest.mark.parametrize("model,values,match", [("dcgan", {"label_smoothing": "0.5"}, "label_smoothing"),
+                                                ("pggan", {"flip": "true"}, "flip is for")])
+def test_config_refuses(model, values, match):
+    from mri_gan.config import resolve
+    from mri_gan.errors import UserError
+
+    with pytest.raises(UserError, match=match):
+        resolve(model, "smoke", "synthetic", values)

@@ -129,6 +129,18 @@ def test_translation_batch(data):
     np.testing.assert_array_equal(batch["target"][..., 0], data.images[:4, ..., 3])
 
 
+def test_flip_mirrors_condition_and_target_together(data):
+    task = small_task("flair", source="t1,t2", flip="true")
+    index = np.arange(16) % len(data)
+    batch = task.make_batch(data, index, np.random.default_rng(1))
+    cond, target = data.channels(["t1", "t2"], index), data.channels(["flair"], index)
+    mirrored = np.array([np.array_equal(c, cond[i, :, ::-1]) for i, c in enumerate(batch["cond"])])
+    kept = np.array([np.array_equal(c, cond[i]) for i, c in enumerate(batch["cond"])])
+    assert mirrored.any() and kept.any() and (mirrored | kept).all()
+    np.testing.assert_array_equal(batch["target"][mirrored], target[mirrored][:, :, ::-1])
+    np.testing.assert_array_equal(batch["target"][kept], target[kept])
+
+
 def test_translate_checks_inputs(data):
     task = small_task("flair", source="t1")
     images = data.images[:3]

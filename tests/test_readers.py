@@ -450,13 +450,20 @@ def test_slices_layout_copies_and_masks(tmp_path):
     assert [set(r.images) for r in records] == [{"t1", "flair", "t1ce"}] * 3 + [{"t1", "flair"}] * 2
     assert [r.label for r in records] == ["no_tumor", "tumor", "no_tumor", "no_tumor", "tumor"]
     assert records[1].tumor_mask.sum() == 16
-    rgb = np.asarray(Image.open(tmp_path / "P1" / "P1_1.png").convert("RGB"), np.float32) / 255
-    for channel, seq in enumerate(("t1", "flair", "t1ce")):
-        np.testing.assert_allclose(records[0].images[seq], rgb[..., channel], atol=1e-6)
     assert reader.skipped == {"not an image": 1}
-    remapped = list(open_source(f"slices:{tmp_path}?channels=t2,-,t1&masks=0").records())
+    rgb = [np.asarray(Image.open(tmp_path / "P1" / f"P1_{k}.png").convert("RGB"), np.float32) / 255
+           for k in (1, 2, 3)]
+    raw = list(open_source(f"slices:{tmp_path}?normalise=0").records())
+    for channel, seq in enumerate(("t1", "flair", "t1ce")):
+        np.testing.assert_allclose(raw[0].images[seq], rgb[0][..., channel], atol=1e-6)
+        # default: the subject's 0.5 / 99.5 percentiles inside its masks map to 0 / 1
+        inside = np.concatenate([im[..., channel][r.brain_mask] for im, r in zip(rgb, records[:3])])
+        lo, hi = np.percentile(inside, [0.5, 99.5])
+        np.testing.assert_allclose(records[0].images[seq], np.clip((rgb[0][..., channel] - lo) / (hi - lo), 0, 1),
+                                   atol=1e-5)
+    remapped = list(open_source(f"slices:{tmp_path}?channels=t2,-,t1&masks=0&normalise=0").records())
     assert set(remapped[0].images) == {"t2", "t1"} and remapped[0].label is None
-    np.testing.assert_allclose(remapped[0].images["t2"], rgb[..., 0], atol=1e-6)
+    np.testing.assert_allclose(remapped[0].images["t2"], rgb[0][..., 0], atol=1e-6)
 
 
 def test_copied_channels_keeps_flair():

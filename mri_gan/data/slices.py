@@ -9,7 +9,10 @@ a missing sequence there (the source filled a gap with it): of the identical cha
 kept, or else the first; ``reader.missing`` lists what each subject lacks. Masks (``?masks=0``
 ignores them) are tumour where > half range; they give the label tumor / no_tumor per slice.
 The slices are not skull-stripped: the brain mask is ``preprocess.head_mask`` of the mean of
-the channels (cached on disk, see mask_cache).
+the channels (cached on disk, see mask_cache). Each channel of a subject is then rescaled like
+the volume readers do (``preprocess.robust_scale``: the 0.5 / 99.5 percentiles inside the
+subject's masks -> [0, 1]), so one subject's FLAIR is on the same scale as another's;
+``?normalise=0`` keeps the stored values / 255.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
+from mri_gan.data.preprocess import robust_scale
 from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
@@ -52,7 +56,7 @@ def copied_channels(stack: np.ndarray, names: list[str]) -> list[str]:
 
 class SlicesReader(FileReader):
     kind = "slices"
-    OPTIONS = {"channels": (str, "t1,flair,t1ce"), "masks": (flag, True)}
+    OPTIONS = {"channels": (str, "t1,flair,t1ce"), "masks": (flag, True), "normalise": (flag, True)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,6 +113,19 @@ class SlicesReader(FileReader):
                                  f"the image {pixels.shape[1]}x{pixels.shape[0]}")
         return pixels, mask > (np.iinfo(mask.dtype).max // 2 if mask.dtype.kind in "ui" else 0.5)
 
+    @staticmethod
+    def _normalise(units: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """Each channel of one subject's slices robust-scaled over the pixels inside their masks."""
+        out = [np.empty_like(u) for u in units]
+        for c in range(units[0].shape[2]):
+            inside = np.concatenate([u[..., c][m] for u, m in zip(units, masks)])
+            if not inside.size:
+                inside = np.concatenate([u[..., c].ravel() for u in units])
+            _, (lo, hi) = robust_scale(inside)
+            for u, o in zip(units, out):
+                o[..., c] = np.clip((u[..., c] - lo) / (hi - lo), 0.0, 1.0)
+        return out
+
     def _try_read(self, item):
         index, file, mask_file = item
         try:
@@ -137,14 +154,16 @@ class SlicesReader(FileReader):
                     copies = copied_channels(stack, [c for _, c in self.named])
                 if copies:
                     self.missing[subject] = copies
-                for index, file, pixels, tumor in loaded:
-                    unit = to_unit(pixels)
-                    mean = unit @ np.full(unit.shape[2], 1 / unit.shape[2], np.float32)
+                units = [to_unit(pixels) for _, _, pixels, _ in loaded]
+                masks = [cache.get(file, unit.mean(axis=2)) for (_, file, _, _), unit in zip(loaded, units)]
+                if self.options["normalise"]:
+                    units = self._normalise(units, masks)
+                for (index, file, _, tumor), unit, mask in zip(loaded, units, masks):
                     yield Record(subject=subject, slice_index=index,
                                  images={c: np.ascontiguousarray(unit[..., i])
                                          for i, c in self.named if c not in copies},
                                  label=None if tumor is None else (TUMOR if tumor.any() else NO_TUMOR),
-                                 brain_mask=cache.get(file, mean), tumor_mask=tumor, source_file=str(file))
+                                 brain_mask=mask, tumor_mask=tumor, source_file=str(file))
                     count += 1
         cache.save()
         self.require(count, "slices")

@@ -136,7 +136,7 @@ class DCGAN(GANTask):
         return data.labels
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
-        return {"image": data.channels(self.cfg.sequences, index),
+        return {"image": self.mirrored(rng, data.channels(self.cfg.sequences, index))[0],
                 "label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
                 "z": self.noise(rng, len(index))}
 
@@ -152,7 +152,7 @@ class DCGAN(GANTask):
             fake = G(batch["z"], labels, training=True)
             real_logits = D(batch["image"], labels, training=True)
             fake_logits = D(fake, labels, training=True)
-            d_loss = average(losses.discriminator_bce(real_logits, fake_logits))
+            d_loss = average(losses.discriminator_bce(real_logits, fake_logits, 1.0 - self.cfg.label_smoothing))
         self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
         with tf.GradientTape() as tape:
             g_logits = D(G(batch["z"], labels, training=True), labels, training=True)

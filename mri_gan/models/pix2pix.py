@@ -261,14 +261,13 @@ class Pix2Pix(GANTask):
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         if self.imputation:
-            images = data.images[index]
+            images, = self.mirrored(rng, data.images[index])
             hidden = hide_sequences(data.available[index], rng)
             given = data.available[index] & ~hidden
             return {"cond": imputation_input(images, given), "target": images,
                     "weight": hidden.astype(np.float32)}
-        return {"cond": data.channels(self.sources, index),
-                "target": data.channels([self.target], index),
-                "weight": np.ones((len(index), 1), np.float32)}
+        cond, target = self.mirrored(rng, data.channels(self.sources, index), data.channels([self.target], index))
+        return {"cond": cond, "target": target, "weight": np.ones((len(index), 1), np.float32)}
 
     # -- the step --------------------------------------------------------------------------
     def losses(self, batch: dict, out: tf.Tensor, global_batch: int) -> dict:

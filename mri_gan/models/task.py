@@ -71,6 +71,14 @@ class GANTask:
         """Global batch of NumPy arrays for the examples ``index``; ``rng`` is this step's."""
         raise NotImplementedError
 
+    def mirrored(self, rng: np.random.Generator, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``arrays`` ([N, H, W, C] each) with the same random half of the examples flipped left to
+        right when ``cfg.flip`` (the brain is near-symmetric; lesions fall on either side)."""
+        if not self.cfg.flip:
+            return arrays
+        flip = (rng.random(len(arrays[0])) < 0.5)[:, None, None, None]
+        return tuple(np.where(flip, a[:, :, ::-1], a) for a in arrays)
+
     def train_filter(self, data: SliceSet) -> np.ndarray:
         """[N] bool: the training slices this task can use (e.g. those with the sequences)."""
         return np.ones(len(data), bool)
