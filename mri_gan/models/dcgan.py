@@ -17,7 +17,7 @@ import tensorflow as tf
 from mri_gan import losses
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.layers import batch_norm, label_plane, leaky
-from mri_gan.models.task import GANTask, tile
+from mri_gan.models.task import GenerativeTask, tile
 
 
 def _levels(image_size: int) -> int:
@@ -97,14 +97,10 @@ class DCGANDiscriminator(keras.Model):
                 "filters": self.filters, "num_classes": self.num_classes}
 
 
-class DCGAN(GANTask):
+class DCGAN(GenerativeTask):
     """The DCGAN task (unconditional, or conditional when ``cfg.model == "cdcgan"``)."""
 
     LOGS = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.meta["label_names"]) if self.cfg.conditional else 0
 
     def build(self) -> None:
         cfg = self.cfg
@@ -122,18 +118,6 @@ class DCGAN(GANTask):
         return {"image": tf.TensorSpec([None, s, s, c], tf.float32),
                 "label": tf.TensorSpec([None], tf.int32),
                 "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32)}
-
-    def train_filter(self, data: SliceSet) -> np.ndarray:
-        keep = data.has(self.cfg.sequences)
-        if self.cfg.conditional:
-            keep &= data.labels >= 0
-        return keep
-
-    def labels_of(self, data: SliceSet) -> np.ndarray:
-        """Label indices in this run's label view."""
-        if self.cfg.label_view == "binary":
-            return data.binary_labels()[0]
-        return data.labels
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         return {"image": self.mirrored(rng, data.channels(self.cfg.sequences, index))[0],

@@ -22,7 +22,7 @@ import tensorflow as tf
 from mri_gan import losses
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.pggan_schedule import GrowthSchedule
-from mri_gan.models.task import GANTask, tile
+from mri_gan.models.task import GenerativeTask, tile
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -240,7 +240,7 @@ def downsample_np(images: np.ndarray, factor: int) -> np.ndarray:
     return images.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
 
 
-class PGGAN(GANTask):
+class PGGAN(GenerativeTask):
     """The progressive GAN task: one trace per growth stage, alpha fed with each batch."""
 
     LOGS = ("d_loss", "g_loss", "gradient_penalty", "real_score", "fake_score", "alpha", "resolution")
@@ -248,10 +248,6 @@ class PGGAN(GANTask):
     def __init__(self, cfg, meta):
         super().__init__(cfg, meta)
         self.schedule = GrowthSchedule.from_config(cfg)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.meta["label_names"]) if self.cfg.conditional else 0
 
     def build(self) -> None:
         """``trained_generator`` is the network the optimiser trains; ``generator``, where every
@@ -302,18 +298,6 @@ class PGGAN(GANTask):
         if stage.fading:
             spec["alpha"] = tf.TensorSpec([None], tf.float32)
         return spec
-
-    def train_filter(self, data: SliceSet) -> np.ndarray:
-        keep = data.has(self.cfg.sequences)
-        if self.num_classes:
-            keep &= self.labels_of(data) >= 0
-        return keep
-
-    def labels_of(self, data: SliceSet) -> np.ndarray:
-        """Label indices in this run's label view."""
-        if self.cfg.label_view == "binary":
-            return data.binary_labels()[0]
-        return data.labels
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         """Reals box-filtered to the stage resolution; during a fade-in they are blended with

@@ -106,6 +106,27 @@ class GANTask:
         return {}
 
 
+class GenerativeTask(GANTask):
+    """What the noise -> image models (DCGAN, PGGAN) share: labels in the run's label view,
+    conditioning on them when ``cfg.conditional``, and the slices they can train on."""
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.meta["label_names"]) if self.cfg.conditional else 0
+
+    def labels_of(self, data: SliceSet) -> np.ndarray:
+        """Label indices in this run's label view (-1 = unlabelled)."""
+        if self.cfg.label_view == "binary":
+            return data.binary_labels()[0]
+        return data.labels
+
+    def train_filter(self, data: SliceSet) -> np.ndarray:
+        keep = data.has(self.cfg.sequences)
+        if self.num_classes:
+            keep &= self.labels_of(data) >= 0
+        return keep
+
+
 def tile(images: np.ndarray, cols: int) -> np.ndarray:
     """[N, H, W] -> one 2-D mosaic with ``cols`` columns (padding with -1)."""
     n, h, w = images.shape
