@@ -55,6 +55,7 @@ class TrainConfig:
     g_filters: int = 64
     d_filters: int = 64
     label_smoothing: float = 0.0      # D's target for real images is 1 - this (one-sided)
+    minibatch_std: bool = False       # D sees each batch's feature spread (against mode collapse)
     # pix2pix
     source: list[str] = field(default_factory=lambda: ["t1"])
     target: str = "flair"             # one sequence, or "any" for imputation
@@ -122,16 +123,19 @@ PRESETS: dict[str, dict[str, dict]] = {
               for m, v in _PAPER.items()},
     # a few CPU minutes that already give recognisable slices
     "quick": {
-        "dcgan": dict(image_size=64, batch_size=32, steps=1500, lr_d=2e-4, lr_g=2e-4,
-                      g_filters=32, d_filters=32, log_every=25, checkpoint_every=500,
-                      sample_every=250),
-        "cdcgan": dict(image_size=64, batch_size=32, steps=1500, lr_d=2e-4, lr_g=2e-4,
-                       g_filters=32, d_filters=32, log_every=25, checkpoint_every=500,
-                       sample_every=250),
-        # UNet-128 at half width with instance norm (robust to the intensity scale of each
-        # subject; the same in training and inference), 70x70 PatchGAN at half width
+        # the paper's learning rates, one-sided label smoothing and D's minibatch std against
+        # the per-class mode collapse this small data invites
+        "dcgan": dict(image_size=64, batch_size=32, steps=1250, g_filters=32, d_filters=32,
+                      label_smoothing=0.1, minibatch_std=True, log_every=25,
+                      checkpoint_every=250, sample_every=250),
+        "cdcgan": dict(image_size=64, batch_size=32, steps=1250, g_filters=32, d_filters=32,
+                       label_smoothing=0.1, minibatch_std=True, log_every=25,
+                       checkpoint_every=250, sample_every=250),
+        # UNet-128 at half width with instance norm (the same in training and inference) and
+        # a full-resolution input path, mirror augmentation, 70x70 PatchGAN at half width
         "pix2pix": dict(image_size=128, batch_size=8, steps=1500, unet_depth=7, unet_filters=32,
-                        d_filters=32, unet_norm="instance", lr_d=2e-4, lr_g=2e-4, log_every=25,
+                        d_filters=32, unet_norm="instance", unet_input_skip=True, flip=True,
+                        lr_d=2e-4, lr_g=2e-4, log_every=25,
                         checkpoint_every=500, sample_every=250, val_every=250),
         # 250 steps per stage (sampled at each stage's end), then 250 steps at 128 stable
         "pggan": dict(image_size=128, batch_size=16, steps=2750, images_per_stage=4000,

@@ -73,3 +73,14 @@ def test_config_refuses(model, values, match):
 
     with pytest.raises(UserError, match=match):
         resolve(model, "smoke", "synthetic", values)
+
+
+@pytest.mark.parametrize("minibatch_std", [False, True])
+def test_minibatch_std_lets_d_see_the_batch(minibatch_std):
+    D = DCGANDiscriminator(32, 1, 8, minibatch_std=minibatch_std)
+    rng = np.random.default_rng(0)
+    diverse = rng.uniform(-1, 1, (4, 32, 32, 1)).astype(np.float32)
+    same = np.repeat(diverse[:1], 4, axis=0)
+    a = D(tf.constant(diverse), training=False).numpy()[0, 0]
+    b = D(tf.constant(same), training=False).numpy()[0, 0]
+    assert (abs(a - b) > 1e-6) == minibatch_std

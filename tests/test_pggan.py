@@ -12,8 +12,9 @@ from hypothesis import given, settings, strategies as st
 from conftest import make_slices
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
+from mri_gan.models.layers import minibatch_stddev
 from mri_gan.models.pggan import (PGGAN, EqualConv2D, EqualDense, PGGANDiscriminator, PGGANGenerator,
-                                  downsample, minibatch_stddev, pixel_norm, upsample, widths)
+                                  downsample, pixel_norm, upsample, widths)
 from mri_gan.models.pggan_schedule import GrowthSchedule
 from mri_gan.training.trainer import Trainer
 

@@ -4,6 +4,8 @@ G: uniform z -> dense -> reshape 4x4 -> transposed convolutions (stride 2, BN, L
 the image size -> tanh. D: stride-2 convolutions with channels doubling, BN on every layer but
 the first, LeakyReLU, one logit (the sigmoid lives in the loss). Binary cross-entropy.
 The conditional model joins a label embedding to z and a label plane to D's input.
+Beyond the paper, ``minibatch_std`` appends the batch's feature spread to D's last feature map
+(Karras et al.), so a generator that collapses to a few images per class is caught.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tensorflow as tf
 
 from mri_gan import losses
 from mri_gan.data.slice_set import SliceSet
-from mri_gan.models.layers import batch_norm, label_plane, leaky
+from mri_gan.models.layers import batch_norm, label_plane, leaky, minibatch_stddev
 from mri_gan.models.task import GenerativeTask, tile
 
 
@@ -67,10 +69,10 @@ class DCGANGenerator(keras.Model):
 class DCGANDiscriminator(keras.Model):
     """images [N, size, size, channels] (and labels) -> one logit per image [N, 1]."""
 
-    def __init__(self, image_size=128, channels=1, filters=64, num_classes=0, **kwargs):
+    def __init__(self, image_size=128, channels=1, filters=64, num_classes=0, minibatch_std=False, **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.channels = image_size, channels
-        self.filters, self.num_classes = filters, num_classes
+        self.filters, self.num_classes, self.minibatch_std = filters, num_classes, minibatch_std
         levels = _levels(image_size)
         self.label_plane = label_plane(num_classes, image_size, "label_plane") if num_classes else None
         self.blocks = []
@@ -90,11 +92,13 @@ class DCGANDiscriminator(keras.Model):
             if norm is not None:
                 x = norm(x, training=training)
             x = act(x)
+        if self.minibatch_std:
+            x = minibatch_stddev(x)
         return self.logit(self.flatten(x))
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "channels": self.channels,
-                "filters": self.filters, "num_classes": self.num_classes}
+                "filters": self.filters, "num_classes": self.num_classes, "minibatch_std": self.minibatch_std}
 
 
 class DCGAN(GenerativeTask):
@@ -108,7 +112,7 @@ class DCGAN(GenerativeTask):
         self.generator = DCGANGenerator(cfg.image_size, channels, cfg.z_dim, cfg.g_filters,
                                         self.num_classes, name="generator")
         self.discriminator = DCGANDiscriminator(cfg.image_size, channels, cfg.d_filters,
-                                                self.num_classes, name="discriminator")
+                                                self.num_classes, cfg.minibatch_std, name="discriminator")
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
         self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
         self._build_optimizers()

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from mri_gan import losses
 from mri_gan.data.slice_set import SliceSet
+from mri_gan.models.layers import minibatch_stddev
 from mri_gan.models.pggan_schedule import GrowthSchedule
 from mri_gan.models.task import GenerativeTask, tile
 
@@ -56,25 +57,6 @@ def lerp(low, high, alpha):
 
 def leaky(x):
     return keras.ops.leaky_relu(x, 0.2)
-
-
-def minibatch_stddev(x, group_size: int = 4):
-    """Append one feature map: the standard deviation across groups of examples, averaged over
-    features and pixels (the largest group of at most ``group_size`` dividing a static batch;
-    the whole batch when the batch size is not known while tracing)."""
-    n = x.shape[0]
-    h, w, c = x.shape[1], x.shape[2], x.shape[3]
-    if n:
-        group = next(g for g in range(min(group_size, n), 0, -1) if n % g == 0)
-        shape = (group, -1, h, w, c)   # example i is in group i % (n / group), as in Karras et al.
-    else:
-        shape = (-1, 1, h, w, c)
-    y = keras.ops.reshape(keras.ops.cast(x, "float32"), shape)
-    std = keras.ops.sqrt(keras.ops.var(y, axis=0) + 1e-8)                 # [N / group, H, W, C]
-    std = keras.ops.mean(std, axis=(1, 2, 3), keepdims=True)             # [N / group, 1, 1, 1]
-    reps = keras.ops.shape(y)[0]
-    std = keras.ops.reshape(keras.ops.tile(std[None], (reps, 1, h, w, 1)), (-1, h, w, 1))
-    return keras.ops.concatenate([x, keras.ops.cast(std, x.dtype)], axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="mri_gan")
