@@ -6,8 +6,9 @@ and the innermost unit, LeakyReLU 0.2), a decoder of 4x4 transposed convolutions
 connections, optionally through additive attention gates (Oktay et al. 2018, the paper's
 "attention UNet"), and a tanh output. ``norm="instance"`` replaces its batch norms by
 per-image instance norms, which behave the same in training and inference. ``input_skip``
-adds a 3x3 convolution of the input to the output's pre-activation: a full-resolution path
-(the UNet's finest skip is at half resolution), so shared anatomy need not be relearned.
+adds a 3x3 convolution of the input (zero at start) to the output's pre-activation: a
+full-resolution path (the UNet's finest skip is at half resolution), so shared anatomy need
+not be relearned.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
@@ -106,7 +107,8 @@ class UNetGenerator(keras.Model):
             self.up.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
                             normalization(self.norm), drop, keras.layers.ReLU(), gate])
         self.to_image = keras.layers.Conv2DTranspose(out_channels, 4, 2, "same")
-        self.from_input = keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False) if input_skip else None
+        self.from_input = (keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False,
+                                              kernel_initializer="zeros") if input_skip else None)
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
 
     def call(self, x, training=None):
