@@ -139,7 +139,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                         checkpoint_every=500, sample_every=250, val_every=250),
         # 250 steps per stage (sampled at each stage's end), then 250 steps at 128 stable
         "pggan": dict(image_size=128, batch_size=16, steps=2750, images_per_stage=4000,
-                      fmap_base=256, fmap_max=128, lr_d=2e-3, lr_g=2e-3, beta_1=0.0,
+                      fmap_base=256, fmap_max=128, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
                       beta_2=0.99, ema_images=1000, log_every=25, checkpoint_every=250,
                       sample_every=250),
     },
