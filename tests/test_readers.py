@@ -113,11 +113,17 @@ def test_lgg_counts_match_manifests(real_data_dir, lgg):
 def test_lgg_channels_follow_rgb_order(real_data_dir, lgg):
     """OpenCV reads BGR: the records must follow the file's RGB order = (pre, FLAIR, post)."""
     _, _, _, _, kept = lgg
-    rec = next(r for s, r in kept.items() if len(r.images) == 3)
-    check_record(rec)
+    normalised = next(r for s, r in kept.items() if len(r.images) == 3)
+    check_record(normalised)
+    folder = Path(normalised.source_file).parent
+    rec = next(r for r in open_source(f"slices:{folder}?normalise=0").records()
+               if r.source_file == normalised.source_file)
     rgb = np.asarray(Image.open(rec.source_file).convert("RGB"), np.float32) / 255
     for channel, seq in enumerate(("t1", "flair", "t1ce")):
         np.testing.assert_allclose(rec.images[seq], rgb[..., channel], atol=1e-6)
+        # normalising is an increasing map of the stored values
+        order = np.argsort(rec.images[seq].ravel(), kind="stable")
+        assert np.all(np.diff(normalised.images[seq].ravel()[order]) >= -1e-6)
     mask_file = rec.source_file.replace(".png", "_mask.png")
     np.testing.assert_array_equal(rec.tumor_mask, np.asarray(Image.open(mask_file)) > 127)
     # the enhancing rim shows in post-contrast only: inside the tumour post-contrast exceeds pre-contrast
