@@ -2,11 +2,11 @@
 
 import math
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import assert_config_round_trip
 from mri_gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 
@@ -38,12 +38,7 @@ def test_discriminator_layout():
                                         (DCGANDiscriminator, dict(image_size=32, channels=2, filters=4,
                                                                   num_classes=3))])
 def test_get_config_round_trip(cls, kwargs):
-    model = cls(**kwargs)
-    clone = cls.from_config(model.get_config())
-    for key, value in kwargs.items():
-        assert getattr(clone, key) == value
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    assert type(restored) is cls and restored.get_config() == model.get_config()
+    assert_config_round_trip(cls, kwargs)
 
 
 def test_conditional_generator_depends_on_label():

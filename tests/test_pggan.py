@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 
-from conftest import make_slices
+from conftest import assert_config_round_trip, make_slices
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.layers import minibatch_stddev
@@ -184,12 +184,7 @@ def test_conditional_generator_depends_on_label(nets):
                               num_classes=3)),
     (EqualConv2D, dict(filters=3, kernel_size=1, gain=1.0)), (EqualDense, dict(units=5, gain=0.5))])
 def test_get_config_round_trip(cls, kwargs):
-    model = cls(**kwargs)
-    clone = cls.from_config(model.get_config())
-    for key, value in kwargs.items():
-        assert getattr(clone, key) == value
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    assert type(restored) is cls and restored.get_config() == model.get_config()
+    assert_config_round_trip(cls, kwargs)
 
 
 # -- the task ------------------------------------------------------------------------------

@@ -3,12 +3,11 @@ translation errors, and smoke training through the CLI."""
 
 import json
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import make_slices
+from conftest import assert_config_round_trip, make_slices
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, UNetGenerator,
@@ -47,12 +46,7 @@ def test_generator_layout():
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):
-    model = cls(**kwargs)
-    clone = cls.from_config(model.get_config())
-    for key, value in kwargs.items():
-        assert getattr(clone, key) == value
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    assert type(restored) is cls and restored.get_config() == model.get_config()
+    assert_config_round_trip(cls, kwargs)
 
 
 def test_instance_norm_is_the_same_in_training_and_inference():
