@@ -66,6 +66,7 @@ class TrainConfig:
     unet_input_skip: bool = False     # full-resolution input path into the output layer
     dropout: float = 0.5
     l1_lambda: float = 100.0
+    ssim_lambda: float = 0.0          # G adds this x (1 - SSIM) of the synthesized sequences
     patch_layers: int = 3             # 3 -> 70x70 receptive field
     # pggan
     start_size: int = 4

@@ -40,6 +40,18 @@ def l1(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tenso
     return tf.reduce_sum(flat(diff * w), 1) / tf.maximum(tf.reduce_sum(flat(w), 1), 1.0)
 
 
+def ssim_loss(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """1 - SSIM (``tf.image.ssim``, 11x11 Gaussian window) of images in [-1, 1] per example:
+    channel by channel, averaged with ``weights`` [N, C]."""
+    def planes(t):
+        t = (tf.cast(t, tf.float32) + 1.0) / 2.0
+        shape = tf.shape(t)
+        return tf.reshape(tf.transpose(t, [0, 3, 1, 2]), [-1, shape[1], shape[2], 1])
+    per = tf.reshape(tf.image.ssim(planes(a), planes(b), max_val=1.0), tf.shape(weights))
+    w = tf.cast(weights, tf.float32)
+    return 1.0 - tf.reduce_sum(per * w, 1) / tf.maximum(tf.reduce_sum(w, 1), 1.0)
+
+
 def accuracy_from_logits(logits: tf.Tensor, real: bool) -> tf.Tensor:
     """Fraction of a per-example decision (mean over patches) that is right, per example."""
     p = _per_example_mean(tf.sigmoid(tf.cast(logits, tf.float32)))

@@ -8,10 +8,10 @@ an exported SavedModel can give another.
 
 Volumes: a case is read with the ``brats`` reader's helpers and normalised as that reader
 does (brain mask = union of non-zero voxels when skull-stripped, else a head mask per axial
-slice; each volume's 0.5 / 99.5 brain percentiles -> [0, 1]); its axial slices are resized to
-the model size, translated in batches, resized back to the original in-plane size and put back
-in the file's array layout. Intensity rule: the target volume is missing, so its scale is
-unknown; the synthesized [0, 1] is mapped onto the robust range [p0.5, p99.5] of the reference
+slice; each volume's brain p0.5 -> 0 and median -> 0.35, clipped to [0, 1]); its axial slices
+are resized to the model size, translated in batches, resized back to the original in-plane
+size and put back in the file's array layout. Intensity rule: the target volume is missing, so
+its scale is unknown; the synthesized [0, 1] is mapped back through the scale of the reference
 input (the first given sequence in t1, t1ce, t2, flair order), which keeps the output in that
 scanner's units. Voxels outside the brain mask are 0. The NIfTI keeps the reference input's
 shape, affine, orientation codes and voxel sizes; it is float32 and says in its header
@@ -163,7 +163,7 @@ def _resize_back(image01: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 class VolumeResult:
     volume: np.ndarray          # float32, the reference input's array layout
     reference: str              # sequence whose image (affine, header) and scale are used
-    bounds: tuple[float, float]  # its p0.5 / p99.5 inside the brain
+    bounds: tuple[float, float]  # its values mapped to 0 and 1 (preprocess.robust_scale)
     slices: int                 # axial slices translated (those with brain)
 
 
@@ -239,7 +239,7 @@ def synthesize_case(files: dict[str, Path], target: str, translator: Translator,
     volumes, image = load_case(files)
     result = synthesize_volume(volumes, image.affine, target, translator, batch)
     lo, hi = result.bounds
-    description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} p0.5-99.5 [{lo:.4g},{hi:.4g}]"
+    description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} robust scale [{lo:.4g},{hi:.4g}]"
     path = write_nifti(result.volume, image, out, description)
     return {"out": str(path), "target": target, "inputs": list(files), "ignored": ignored,
             "reference": result.reference,

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import assert_config_round_trip, make_slices
+from mri_gan import losses
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, UNetGenerator,
@@ -98,7 +99,7 @@ def small_task(target="any", **sets):
 
 
 def test_imputation_batch_and_losses_only_on_hidden(data):
-    task = small_task("any")
+    task = small_task("any", ssim_lambda="10")
     index = np.arange(8)
     batch = task.make_batch(data, index, np.random.default_rng(3))
     hidden = batch["weight"].astype(bool)
@@ -113,6 +114,22 @@ def test_imputation_batch_and_losses_only_on_hidden(data):
         logs = task.losses(tensors, out, global_batch=8)
     grad = np.abs(tape.gradient(logs["g_loss"], out).numpy()).sum(axis=(1, 2))
     assert np.all(grad[~hidden] == 0) and np.all(grad[hidden] > 0)
+    assert 0 < float(logs["g_ssim"]) < 2
+
+
+def test_ssim_loss_is_one_minus_ssim_per_weighted_channel():
+    rng = np.random.default_rng(0)
+    a = tf.constant(rng.uniform(-1, 1, (2, 32, 32, 3)), tf.float32)
+    b = tf.constant(np.clip(a.numpy() + rng.normal(0, 0.3, a.shape), -1, 1), tf.float32)
+    np.testing.assert_allclose(losses.ssim_loss(a, a, tf.ones([2, 3])).numpy(), 0, atol=1e-5)
+    weight = tf.constant([[1, 0, 0], [0, 1, 1]], tf.float32)
+    expected = [1 - ssim_of(a[0, ..., 0], b[0, ..., 0]),
+                1 - (ssim_of(a[1, ..., 1], b[1, ..., 1]) + ssim_of(a[1, ..., 2], b[1, ..., 2])) / 2]
+    np.testing.assert_allclose(losses.ssim_loss(a, b, weight).numpy(), expected, rtol=1e-5)
+
+
+def ssim_of(x, y) -> float:
+    return float(tf.image.ssim((x[None, ..., None] + 1) / 2, (y[None, ..., None] + 1) / 2, 1.0)[0])
 
 
 def test_translation_batch(data):

@@ -116,14 +116,19 @@ def test_lgg_channels_follow_rgb_order(real_data_dir, lgg):
     normalised = next(r for s, r in kept.items() if len(r.images) == 3)
     check_record(normalised)
     folder = Path(normalised.source_file).parent
-    rec = next(r for r in open_source(f"slices:{folder}?normalise=0").records()
+    rec = next(r for r in open_source(f"slices:{folder}?normalise=0&strip=0").records()
                if r.source_file == normalised.source_file)
     rgb = np.asarray(Image.open(rec.source_file).convert("RGB"), np.float32) / 255
     for channel, seq in enumerate(("t1", "flair", "t1ce")):
         np.testing.assert_allclose(rec.images[seq], rgb[..., channel], atol=1e-6)
-        # normalising is an increasing map of the stored values
-        order = np.argsort(rec.images[seq].ravel(), kind="stable")
-        assert np.all(np.diff(normalised.images[seq].ravel()[order]) >= -1e-6)
+        # inside the brain normalising is an increasing map of the stored values, outside it is 0
+        brain = normalised.brain_mask
+        order = np.argsort(rec.images[seq][brain], kind="stable")
+        assert np.all(np.diff(normalised.images[seq][brain][order]) >= -1e-6)
+        assert not normalised.images[seq][~brain].any()
+    # the skull-stripped brain lies inside the head, and well inside it
+    assert not (normalised.brain_mask & ~rec.brain_mask).any()
+    assert 0.4 < normalised.brain_mask.sum() / rec.brain_mask.sum() < 0.95
     mask_file = rec.source_file.replace(".png", "_mask.png")
     np.testing.assert_array_equal(rec.tumor_mask, np.asarray(Image.open(mask_file)) > 127)
     # the enhancing rim shows in post-contrast only: inside the tumour post-contrast exceeds pre-contrast
@@ -459,17 +464,62 @@ def test_slices_layout_copies_and_masks(tmp_path):
     assert reader.skipped == {"not an image": 1}
     rgb = [np.asarray(Image.open(tmp_path / "P1" / f"P1_{k}.png").convert("RGB"), np.float32) / 255
            for k in (1, 2, 3)]
-    raw = list(open_source(f"slices:{tmp_path}?normalise=0").records())
+    raw = list(open_source(f"slices:{tmp_path}?normalise=0&strip=0").records())
     for channel, seq in enumerate(("t1", "flair", "t1ce")):
         np.testing.assert_allclose(raw[0].images[seq], rgb[0][..., channel], atol=1e-6)
-        # default: the subject's 0.5 / 99.5 percentiles inside its masks map to 0 / 1
+        # default: the subject's p0.5 inside its masks maps to 0, the median to 0.35
         inside = np.concatenate([im[..., channel][r.brain_mask] for im, r in zip(rgb, records[:3])])
-        lo, hi = np.percentile(inside, [0.5, 99.5])
-        np.testing.assert_allclose(records[0].images[seq], np.clip((rgb[0][..., channel] - lo) / (hi - lo), 0, 1),
-                                   atol=1e-5)
-    remapped = list(open_source(f"slices:{tmp_path}?channels=t2,-,t1&masks=0&normalise=0").records())
+        lo, median = np.percentile(inside, [0.5, 50])
+        hi = lo + (median - lo) / 0.35
+        expected = np.clip((rgb[0][..., channel] - lo) / (hi - lo), 0, 1) * records[0].brain_mask
+        np.testing.assert_allclose(records[0].images[seq], expected, atol=1e-5)
+    remapped = list(open_source(f"slices:{tmp_path}?channels=t2,-,t1&masks=0&normalise=0&strip=0").records())
     assert set(remapped[0].images) == {"t2", "t1"} and remapped[0].label is None
     np.testing.assert_allclose(remapped[0].images["t2"], rgb[0][..., 0], atol=1e-6)
+
+
+def _head(size: int = 128, scalp: float = 0.6, brain: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    """An axial head: bright scalp ring, dark skull ring, brain (and the brain's true mask)."""
+    yy, xx = np.mgrid[:size, :size]
+    r = np.hypot((yy - size / 2) / 0.8, xx - size / 2) / (size / 2)
+    image = np.where(r < 0.9, scalp, 0.0)
+    image[r < 0.85] = 0.2                                  # skull
+    inside = r < 0.8
+    image[inside] = brain
+    image[inside & (np.abs(xx - size / 2) < 4) & (np.abs(yy - size / 2) < 20)] = 0.1   # ventricles
+    return image.astype(np.float32), inside
+
+
+@pytest.mark.parametrize("scalp", [0.6, 1.0])
+def test_brain_mask_stops_at_the_skull(scalp):
+    image, inside = _head(scalp=scalp)
+    brain = preprocess.stripped_mask(image)
+    head = preprocess.head_mask(image)
+    assert not (brain & ~head).any()
+    iou = (brain & inside).sum() / (brain | inside).sum()
+    assert iou > 0.93, iou
+    assert not brain[image == scalp].any()                 # none of the scalp
+
+
+def test_brain_mask_without_a_skull_takes_a_margin():
+    """No dark ring (an already stripped image): the mask keeps the inside, minus a 4.5 % rim."""
+    yy, xx = np.mgrid[:128, :128]
+    disc = (np.hypot(yy - 64, xx - 64) < 50).astype(np.float32) * 0.8
+    brain = preprocess.stripped_mask(disc)
+    assert brain[64, 64] and not brain[64, 64 + 49]
+    assert 0.75 < brain.sum() / (disc > 0).sum() < 0.95
+
+
+def test_slices_strip_zeroes_outside_the_brain(tmp_path):
+    image, inside = _head(size=64)
+    for k in range(3):
+        write_image(tmp_path / "P1" / f"P1_{k}.png", np.dstack([(image * 255).astype(np.uint8)] * 3))
+    stripped = list(open_source(f"slices:{tmp_path}").records())
+    head = list(open_source(f"slices:{tmp_path}?strip=0").records())
+    for s, h in zip(stripped, head):
+        assert (s.brain_mask & inside).sum() / (s.brain_mask | inside).sum() > 0.85
+        assert not (s.brain_mask & ~h.brain_mask).any() and h.brain_mask.sum() > 1.2 * s.brain_mask.sum()
+        assert not s.images["flair"][~s.brain_mask].any() and h.images["flair"][~s.brain_mask].any()
 
 
 def test_copied_channels_keeps_flair():

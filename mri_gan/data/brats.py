@@ -10,7 +10,7 @@ several cases' files. Subject = case.
 Per case: the brain mask is the union of non-zero voxels over the sequences when the volumes
 are skull-stripped (zero background; less than 70 % of the voxels non-zero), otherwise
 ``preprocess.head_mask`` per axial slice. Each volume is scaled with
-``preprocess.robust_scale`` inside that mask (0.5 / 99.5 percentiles -> [0, 1], clipped; the
+``preprocess.robust_scale`` inside that mask (p0.5 -> 0, median -> 0.35, clipped to [0, 1]; the
 bounds are kept in ``record.extra["bounds"]``); the background of skull-stripped volumes is 0.
 Slices whose brain mask covers less than ``preprocess.MIN_BRAIN_FRACTION`` (2 %) of the slice
 are dropped as near-empty. Slices are

@@ -5,7 +5,7 @@ preamble); a folder holding several series gives ``<folder>#1``, ``<folder>#2``,
 the rescale slope / intercept, MONOCHROME1 is inverted, colour becomes luminance, multi-frame
 files give one slice per frame. Slices are ordered by ImagePositionPatient along the slice
 normal (else InstanceNumber, else file name). Each series is scaled with
-``preprocess.robust_scale`` (0.5 / 99.5 percentiles of its non-zero pixels), the brain mask is
+``preprocess.robust_scale`` (p0.5 -> 0, median -> 0.35 over its non-zero pixels), the brain mask is
 ``preprocess.head_mask`` per slice, and slices whose mask covers less than
 ``preprocess.MIN_BRAIN_FRACTION`` (2 %) of the image are dropped as near-empty.
 

@@ -1,10 +1,11 @@
-"""Head masks of a source's 2-D images, computed once and kept on disk.
+"""Head (or brain) masks of a source's 2-D images, computed once and kept on disk.
 
 ``preprocess.head_mask`` costs a few milliseconds per image: most of reading a folder of
-JPEGs. The masks of sources with at least ``MIN_FILES`` images are stored bit-packed in one
-``.npz`` per source under ``cache_dir()``, keyed by each file's relative path, size and
-modification time and by the source code of ``head_mask`` itself, so an edited file or an
-edited mask function is recomputed. A missing, stale or unwritable cache only costs time.
+JPEGs (``preprocess.stripped_mask`` about 20). The masks of sources with at least
+``MIN_FILES`` images are stored bit-packed in one ``.npz`` per source and mask function under
+``cache_dir()``, keyed by each file's relative path, size and modification time and by the
+source code of the preprocess module, so an edited file or an edited mask function is
+recomputed. A missing, stale or unwritable cache only costs time.
 """
 
 from __future__ import annotations
@@ -36,14 +37,16 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 class MaskCache:
-    """``get(file, image[, part])`` is ``head_mask(image)``, from disk when the file is unchanged.
+    """``get(file, image[, part])`` is ``compute(image)``, from disk when the file is unchanged.
 
-    ``part`` tells apart several images of one file (e.g. the rows of an array file).
+    ``compute`` is a mask function of ``preprocess``; ``part`` tells apart several images of
+    one file (e.g. the rows of an array file).
     """
 
-    def __init__(self, root: Path, tag: str):
+    def __init__(self, root: Path, tag: str, compute=preprocess.head_mask):
         self.root = Path(root).absolute()
-        version = inspect.getsource(preprocess.head_mask)
+        self.compute = compute
+        version = f"{compute.__name__}\0{inspect.getsource(preprocess)}"
         key = hashlib.sha1(f"{self.root.resolve()}\0{tag}\0{version}".encode()).hexdigest()[:20]
         self.file = cache_dir() / f"{tag}-{key}.npz"
         self.stored: dict[str, tuple] = {}
@@ -70,7 +73,7 @@ class MaskCache:
             mask = np.unpackbits(packed, count=image.shape[0] * image.shape[1]).reshape(image.shape)
             mask = mask.astype(bool)
         else:
-            mask = preprocess.head_mask(image)
+            mask = self.compute(image)
             packed = np.packbits(mask)
             self.computed += 1
         self.entries[name] = (stamp, image.shape, packed)

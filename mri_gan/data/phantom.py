@@ -32,6 +32,7 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
+from mri_gan.data import preprocess
 from mri_gan.data.preprocess import robust_scale
 from mri_gan.data.records import NO_TUMOR, SEQUENCES, TUMOR, Record
 from mri_gan.data.source import Reader
@@ -509,8 +510,8 @@ def cache_dir() -> Path:
 
 
 def _cache_path(options: dict) -> Path:
-    """``<hash of this module's code>-<hash of the options>.npz``."""
-    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
+    """``<hash of this module's and preprocess's code>-<hash of the options>.npz``."""
+    code = hashlib.sha256(Path(__file__).read_bytes() + Path(preprocess.__file__).read_bytes()).hexdigest()[:12]
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / f"{code}-{key}.npz"
 

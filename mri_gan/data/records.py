@@ -42,7 +42,7 @@ class Record:
     """One 2-D slice of one subject, as every reader yields it.
 
     ``images`` maps canonical sequence names to 2-D float32 arrays scaled to [0, 1] by the
-    reader (8-bit files / 255, volumes by robust percentiles inside the brain). All images and
+    reader (8-bit files / 255, volumes by ``preprocess.robust_scale`` inside the brain). All images and
     masks of a record share one shape.
     """
 

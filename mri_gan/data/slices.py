@@ -8,11 +8,14 @@ undone on reading. A channel that is an exact copy of another over all slices of
 a missing sequence there (the source filled a gap with it): of the identical channels FLAIR is
 kept, or else the first; ``reader.missing`` lists what each subject lacks. Masks (``?masks=0``
 ignores them) are tumour where > half range; they give the label tumor / no_tumor per slice.
-The slices are not skull-stripped: the brain mask is ``preprocess.head_mask`` of the mean of
-the channels (cached on disk, see mask_cache). Each channel of a subject is then rescaled like
-the volume readers do (``preprocess.robust_scale``: the 0.5 / 99.5 percentiles inside the
-subject's masks -> [0, 1]), so one subject's FLAIR is on the same scale as another's;
-``?normalise=0`` keeps the stored values / 255.
+The LGG slices still have their skull. The reader strips it so that models trained here meet
+inputs like the skull-stripped volumes (BraTS) they are applied to: the brain mask is
+``preprocess.stripped_mask`` of the mean of the channels (cached on disk, see mask_cache) and
+every channel is zero outside it. ``?strip=0`` keeps the head: the mask is then
+``preprocess.head_mask``. Each channel of a subject is rescaled like the volume readers do
+(``preprocess.robust_scale`` over the pixels inside the subject's masks: p0.5 -> 0, median -> 0.35),
+so one subject's FLAIR is on the same scale as another's; ``?normalise=0`` keeps the stored
+values / 255.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
-from mri_gan.data.preprocess import robust_scale
+from mri_gan.data.preprocess import head_mask, robust_scale, stripped_mask
 from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
@@ -56,7 +59,8 @@ def copied_channels(stack: np.ndarray, names: list[str]) -> list[str]:
 
 class SlicesReader(FileReader):
     kind = "slices"
-    OPTIONS = {"channels": (str, "t1,flair,t1ce"), "masks": (flag, True), "normalise": (flag, True)}
+    OPTIONS = {"channels": (str, "t1,flair,t1ce"), "masks": (flag, True), "normalise": (flag, True),
+               "strip": (flag, True)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -121,7 +125,7 @@ class SlicesReader(FileReader):
             inside = np.concatenate([u[..., c][m] for u, m in zip(units, masks)])
             if not inside.size:
                 inside = np.concatenate([u[..., c].ravel() for u in units])
-            _, (lo, hi) = robust_scale(inside)
+            _, (lo, hi) = robust_scale(inside)  # bounds only: the slices are scaled below
             for u, o in zip(units, out):
                 o[..., c] = np.clip((u[..., c] - lo) / (hi - lo), 0.0, 1.0)
         return out
@@ -134,7 +138,7 @@ class SlicesReader(FileReader):
             return file, err
 
     def records(self) -> Iterator[Record]:
-        cache = MaskCache(self.root, self.kind)
+        cache = MaskCache(self.root, self.kind, stripped_mask if self.options["strip"] else head_mask)
         count = 0
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:  # decoding PNGs releases the GIL
             for folder, slices in sorted(self._subjects().items()):
@@ -158,6 +162,8 @@ class SlicesReader(FileReader):
                 masks = [cache.get(file, unit.mean(axis=2)) for (_, file, _, _), unit in zip(loaded, units)]
                 if self.options["normalise"]:
                     units = self._normalise(units, masks)
+                if self.options["strip"]:
+                    units = [unit * mask[..., None] for unit, mask in zip(units, masks)]
                 for (index, file, _, tumor), unit, mask in zip(loaded, units, masks):
                     yield Record(subject=subject, slice_index=index,
                                  images={c: np.ascontiguousarray(unit[..., i])

@@ -190,7 +190,7 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
 
     3-D SSIM is the 2-D SSIM map of every slice along ``axis`` (axial for RAS NIfTI) averaged
     over all mask pixels of the volume. Intensities map to [0, 1] by ``input_range`` or, when
-    None, by the target's 0.5 / 99.5 percentiles inside the mask (applied to both, clipped).
+    None, by ``preprocess.robust_scale`` of the target inside the mask (applied to both).
     """
     p, t = np.asarray(pred_vol, np.float32), np.asarray(target_vol, np.float32)
     if p.shape != t.shape or p.ndim != 3:
@@ -198,7 +198,8 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
     m = np.ones(t.shape, bool) if mask_vol is None else np.asarray(mask_vol, bool)
     if input_range is None:
         _, input_range = robust_scale(t, m if m.any() else None)
-        scale = "[0, 1] by the target's 0.5-99.5 percentiles inside the mask, clipped"
+        scale = ("[0, 1] by the target's robust scale inside the mask (p0.5 -> 0, median -> "
+                 "0.35), clipped")
     else:
         scale = f"[0, 1] from {list(input_range)}, clipped"
     p, t, m = (np.moveaxis(a, axis, 0) for a in (p, t, m))

@@ -12,7 +12,8 @@ not be relearned.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
-input pixels per logit. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1.
+input pixels per logit. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1 and
+``ssim_lambda`` * (1 - SSIM).
 
 Two tasks share one step:
 
@@ -198,7 +199,7 @@ def imputation_input(images: np.ndarray, given: np.ndarray) -> np.ndarray:
 class Pix2Pix(GANTask):
     """Pix2Pix translation (``cfg.target`` one sequence) or imputation (``cfg.target == "any"``)."""
 
-    LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "d_acc_real", "d_acc_fake")
+    LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "g_ssim", "d_acc_real", "d_acc_fake")
 
     def __init__(self, cfg: TrainConfig, meta: dict):
         super().__init__(cfg, meta)
@@ -286,8 +287,10 @@ class Pix2Pix(GANTask):
         fake_logits = D(cond, fake, training=True)
         g_adv = average(losses.generator_bce(fake_logits))
         g_l1 = average(losses.l1(out, target, weight))
+        g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
         return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)),
-                "g_loss": g_adv + self.cfg.l1_lambda * g_l1, "g_adv": g_adv, "g_l1": g_l1,
+                "g_loss": g_adv + self.cfg.l1_lambda * g_l1 + self.cfg.ssim_lambda * g_ssim,
+                "g_adv": g_adv, "g_l1": g_l1, "g_ssim": g_ssim,
                 "d_acc_real": average(losses.accuracy_from_logits(real_logits, True)),
                 "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False))}
 

@@ -43,8 +43,9 @@ def run_meta(cfg: TrainConfig, data: slice_set.SliceSet) -> dict:
     """What inference needs besides the config: label names, channels, normalisation."""
     names = ["no_tumor", "tumor"] if cfg.label_view == "binary" else list(data.label_names)
     return {"label_names": names, "sequences": list(cfg.sequences), "data_kind": data.kind,
-            "normalisation": "images scaled to [0, 1] per source (8-bit / 255, volumes by the "
-                             "0.5-99.5 brain percentiles), then mapped to [-1, 1]"}
+            "normalisation": "images scaled to [0, 1] per source (8-bit / 255; volumes and "
+                             "slice sets: brain p0.5 -> 0, median -> 0.35, clipped), then "
+                             "mapped to [-1, 1]"}
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
