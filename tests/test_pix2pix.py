@@ -173,11 +173,11 @@ def test_translate_checks_inputs(data):
 
 @pytest.mark.parametrize("values,match", [({"target": "flair", "source": "flair"}, "also a source"),
                                           ({"target": "bold"}, "unknown sequence"),
-                                          ({"unet_depth": "6"}, "too deep")])
+                                          ({"unet_depth": "6"}, "too deep"),
+                                          ({"ssim_lambda": "-1"}, "must be >= 0")])
 def test_task_refuses_bad_config(values, match):
-    cfg = resolve("pix2pix", "smoke", "synthetic", values)
     with pytest.raises(UserError, match=match):
-        Pix2Pix(cfg, {})
+        Pix2Pix(resolve("pix2pix", "smoke", "synthetic", values), {})
 
 
 @pytest.mark.parametrize("target", ["flair", "any"])
