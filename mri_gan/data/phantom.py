@@ -511,7 +511,8 @@ def cache_dir() -> Path:
 
 def _cache_path(options: dict) -> Path:
     """``<hash of this module's and preprocess's code>-<hash of the options>.npz``."""
-    code = hashlib.sha256(Path(__file__).read_bytes() + Path(preprocess.__file__).read_bytes()).hexdigest()[:12]
+    code = hashlib.sha256(Path(__file__).read_bytes()
+                          + Path(preprocess.__file__).read_bytes()).hexdigest()[:12]
     key = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
     return cache_dir() / f"{code}-{key}.npz"
 

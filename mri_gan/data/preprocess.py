@@ -9,7 +9,6 @@ from scipy import ndimage
 #: a slice whose brain mask covers less than this fraction of the image is "near-empty"
 MIN_BRAIN_FRACTION = 0.02
 
-
 #: where ``robust_scale`` puts the median inside the brain
 MEDIAN_LEVEL = 0.35
 
@@ -55,8 +54,8 @@ def brain_mask(image: np.ndarray, head: np.ndarray, angles: int = 180) -> np.nda
     Along rays from the head's centre of mass, walking in from the head's edge: the bright
     scalp, then the dark skull (below 0.6 x the Otsu level inside the head), and the brain
     starts where the signal returns. A ray without such a ring within 8 % of the image size
-    takes the edge minus 4.5 % (scalp and skull). The radii are median-filtered over 15 neighbouring
-    angles. Good on the slices through the cerebrum; rough at the skull base.
+    takes the edge minus 4.5 % (scalp and skull). The radii are median-filtered over 15
+    neighbouring angles. Good on the slices through the cerebrum; rough at the skull base.
     """
     head = np.asarray(head, bool)
     if not head.any():
