@@ -478,6 +478,24 @@ def test_slices_layout_copies_and_masks(tmp_path):
     np.testing.assert_allclose(remapped[0].images["t2"], rgb[0][..., 0], atol=1e-6)
 
 
+def test_robust_scale_anchors_the_median_so_a_lesion_leaves_normal_tissue_alone():
+    rng = np.random.default_rng(0)
+    brain = rng.normal(400.0, 40.0, (64, 64)).astype(np.float32)
+    lesioned = brain.copy()
+    lesioned[:8] = 1500.0                                   # 12 % of the brain, very bright
+    plain, (lo, hi) = preprocess.robust_scale(brain)
+    assert abs(np.median(plain) - preprocess.MEDIAN_LEVEL) < 1e-3 and plain.min() == 0
+    with_lesion, _ = preprocess.robust_scale(lesioned)
+    assert with_lesion[:8].min() == 1.0 and hi > brain.max()   # normal tissue is not clipped
+    shift = np.abs(with_lesion[8:] - plain[8:]).mean()
+
+    def by_percentiles(x):                                  # the p0.5 / p99.5 scale it replaced
+        a, b = np.percentile(x, [0.5, 99.5])
+        return np.clip((x - a) / (b - a), 0, 1)
+    old_shift = np.abs(by_percentiles(lesioned)[8:] - by_percentiles(brain)[8:]).mean()
+    assert shift < 0.03 and shift < old_shift / 5, (shift, old_shift)
+
+
 def _head(size: int = 128, scalp: float = 0.6, brain: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
     """An axial head: bright scalp ring, dark skull ring, brain (and the brain's true mask)."""
     yy, xx = np.mgrid[:size, :size]
