@@ -67,6 +67,7 @@ class TrainConfig:
     dropout: float = 0.5
     l1_lambda: float = 100.0
     ssim_lambda: float = 0.0          # G adds this x (1 - SSIM) of the synthesized sequences
+    lesion_weight: float = 0.0        # L1 weight inside tumour masks is 1 + this (slices that have one)
     patch_layers: int = 3             # 3 -> 70x70 receptive field
     # pggan
     start_size: int = 4
@@ -220,8 +221,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", "steps must be positive")
     if not 0.0 <= cfg.label_smoothing < 0.5:
         raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
-    if cfg.l1_lambda < 0 or cfg.ssim_lambda < 0:
-        raise UserError("--set", "l1_lambda and ssim_lambda must be >= 0")
+    if min(cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
+        raise UserError("--set", "l1_lambda, ssim_lambda and lesion_weight must be >= 0")
     if cfg.flip and cfg.model == "pggan":
         raise UserError("--set", "flip is for dcgan, cdcgan and pix2pix")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):

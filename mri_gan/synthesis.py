@@ -37,7 +37,7 @@ import numpy as np
 
 from mri_gan.data import preprocess
 from mri_gan.data.brats import (axial_slices, brain_mask, find_case_files, is_nifti, load_case,
-                                split_name, volume_from_axial)
+                                load_volume, split_name, volume_from_axial)
 from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
@@ -165,6 +165,7 @@ class VolumeResult:
     reference: str              # sequence whose image (affine, header) and scale are used
     bounds: tuple[float, float]  # its values mapped to 0 and 1 (preprocess.robust_scale)
     slices: int                 # axial slices translated (those with brain)
+    mask: np.ndarray            # bool, the brain mask the volume was synthesized in (same layout)
 
 
 def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, translator: Translator,
@@ -197,7 +198,8 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
     for k, image in zip(keep, synthesized):
         out[k] = lo + _resize_back(image, brain.shape[1:]) * (hi - lo)
     out *= brain
-    return VolumeResult(volume_from_axial(out, affine).astype(np.float32), reference, (lo, hi), len(keep))
+    return VolumeResult(volume_from_axial(out, affine).astype(np.float32), reference, (lo, hi), len(keep),
+                        volume_from_axial(brain, affine).astype(bool))
 
 
 def _nifti_suffix(out: Path) -> str:
@@ -231,20 +233,57 @@ def write_nifti(volume: np.ndarray, reference, out, description: str) -> Path:
     return out
 
 
+def compare_volumes(synthesized: np.ndarray, real: np.ndarray, inputs: dict[str, np.ndarray],
+                    mask: np.ndarray) -> dict:
+    """SSIM, PSNR, MAE and NMSE (``metrics.volume_metrics``) of the synthesized volume against
+    the real one, and of each input copied as the target (the baseline a model has to beat):
+    every volume on its own robust scale inside ``mask``, as the model's inputs are."""
+    from mri_gan.evaluation.metrics import PAIRED_DEFINITIONS, volume_metrics
+
+    def unit(volume):
+        return preprocess.robust_scale(volume, mask)[0] * mask
+
+    truth = unit(real)
+    rows = {"synthesized": synthesized, **{f"copy of {s}": v for s, v in inputs.items()}}
+    figures = {}
+    for name, volume in rows.items():
+        m = volume_metrics(unit(volume), truth, mask, input_range=(0.0, 1.0))
+        figures[name] = {k: round(m[k], 5) for k in ("ssim", "psnr", "mae", "nmse")}
+    return {"figures": figures, "voxels": int(mask.sum()),
+            "scale": "each volume by its own robust scale inside the brain mask (p0.5 -> 0, "
+                     "median -> 0.35), clipped to [0, 1]; 0 outside",
+            "definitions": dict(PAIRED_DEFINITIONS)}
+
+
+def _real_target(path, shape: tuple[int, ...]) -> np.ndarray:
+    """The real target volume for ``--compare``, checked against the inputs' shape."""
+    real, _ = load_volume(path)
+    if real.shape != tuple(shape):
+        raise UserError(path, f"shape {'x'.join(map(str, real.shape))} differs from the inputs' "
+                              f"{'x'.join(map(str, shape))}")
+    return real
+
+
 def synthesize_case(files: dict[str, Path], target: str, translator: Translator, out,
-                    batch: int = BATCH) -> dict:
-    """Read one case's NIfTI files, synthesize ``target`` and write it to ``out``; a summary."""
+                    batch: int = BATCH, compare=None) -> dict:
+    """Read one case's NIfTI files, synthesize ``target`` and write it to ``out``; a summary.
+    With ``compare`` (the real target's NIfTI) the summary scores the synthesis against it."""
     ignored = [s for s in files if s == canonical_sequence(target, "--target")]
     target, files = _inputs_used(target, files, translator.sources)
     volumes, image = load_case(files)
+    real = None if compare is None else _real_target(compare, next(iter(volumes.values())).shape)
     result = synthesize_volume(volumes, image.affine, target, translator, batch)
     lo, hi = result.bounds
     description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} robust scale [{lo:.4g},{hi:.4g}]"
     path = write_nifti(result.volume, image, out, description)
-    return {"out": str(path), "target": target, "inputs": list(files), "ignored": ignored,
-            "reference": result.reference,
-            "bounds": [lo, hi], "slices": result.slices, "shape": list(result.volume.shape),
-            "description": description}
+    summary = {"out": str(path), "target": target, "inputs": list(files), "ignored": ignored,
+               "reference": result.reference,
+               "bounds": [lo, hi], "slices": result.slices, "shape": list(result.volume.shape),
+               "description": description}
+    if real is not None:
+        summary["compare"] = dict(real=str(compare), **compare_volumes(result.volume, real, volumes,
+                                                                       result.mask))
+    return summary
 
 
 # ----------------------------------------------------------------------------- 2-D slices
@@ -305,11 +344,15 @@ def synthesize_slices(folders: dict[str, Path], target: str, translator: Transla
     return {"out": str(out), "target": target, "inputs": list(folders), "images": len(names)}
 
 
-def synthesize(inputs: list[str], target: str, translator: Translator, out, batch: int = BATCH) -> dict:
-    """``mri-gan synthesize``: a case's volumes -> a NIfTI, or folders of slices -> PNGs."""
+def synthesize(inputs: list[str], target: str, translator: Translator, out, batch: int = BATCH,
+               compare=None) -> dict:
+    """``mri-gan synthesize``: a case's volumes -> a NIfTI, or folders of slices -> PNGs;
+    ``compare``: the real target volume to score a NIfTI synthesis against."""
     if batch < 1:
         raise UserError("--batch", "must be at least 1")
     kind, found = parse_inputs(inputs, translator.default_sequence)
     if kind == "volume":
-        return synthesize_case(found, target, translator, out, batch)
+        return synthesize_case(found, target, translator, out, batch, compare)
+    if compare is not None:
+        raise UserError("--compare", "scores volumes only (the inputs are 2-D slices)")
     return synthesize_slices(found, target, translator, out, batch)

@@ -109,6 +109,24 @@ def test_paired_metrics_rejects_masks_without_window_centres():
         metrics.paired_metrics(x, x, mask, ["a", "b"])
 
 
+def test_lesion_contrast_is_the_share_of_the_real_lesion_contrast_reproduced():
+    rng = np.random.default_rng(0)
+    target = rng.uniform(-0.6, -0.2, (6, 32, 32)).astype(np.float32)
+    brain, lesion = box_mask(6), box_mask(6, lo=12, hi=18)
+    lesion[3:] = False                      # subject "b" has no lesion pixels
+    target[lesion] += 0.8
+    subjects = ["a"] * 3 + ["b"] * 3
+    same = metrics.lesion_contrast(target, target, brain, lesion, subjects)
+    assert same["subjects"] == 1 and same["mean"] == pytest.approx(1.0)
+    flat = target.copy()
+    flat[lesion] = np.median(target[brain & ~lesion][:1000])
+    assert abs(metrics.lesion_contrast(flat, target, brain, lesion, subjects)["mean"]) < 0.05
+    half = target.copy()
+    half[lesion] -= 0.4
+    assert metrics.lesion_contrast(half, target, brain, lesion, subjects)["mean"] == pytest.approx(0.5, abs=0.01)
+    assert metrics.lesion_contrast(target, target, brain, np.zeros_like(lesion), subjects) is None
+
+
 def test_volume_metrics_matches_slice_metrics():
     rng = np.random.default_rng(5)
     target = ndimage.gaussian_filter(rng.uniform(0, 100, (24, 24, 6)), 1.5)

@@ -152,6 +152,31 @@ def test_flip_mirrors_condition_and_target_together(data):
     np.testing.assert_array_equal(batch["target"][kept], target[kept])
 
 
+def test_lesion_weight_scales_l1_inside_tumour_masks_and_follows_the_flip(data):
+    index = np.arange(8)
+    batches = {lw: small_task("flair", flip="true", lesion_weight=str(lw)).make_batch(
+        data, index, np.random.default_rng(2)) for lw in (0, 4)}
+    batch = batches[4]
+    mirrored = np.array([not np.array_equal(c, data.channels(["t1"], [i])[0])
+                         for i, c in zip(index, batch["cond"])])
+    assert mirrored.any() and not mirrored.all()
+    lesion = data.tumor_mask[index][..., None].astype(np.float32)
+    np.testing.assert_array_equal(batch["lesion"][mirrored], lesion[mirrored][:, :, ::-1])
+    np.testing.assert_array_equal(batch["lesion"][~mirrored], lesion[~mirrored])
+    grads = {}
+    for lw, b in batches.items():
+        task = small_task("flair", lesion_weight=str(lw))
+        out = tf.Variable(tf.zeros(b["target"].shape) + 2.0)    # above every target: |grad| constant
+        with tf.GradientTape() as tape:
+            logs = task.losses({k: tf.constant(v) for k, v in b.items()}, out, global_batch=8)
+        grads[lw] = np.abs(tape.gradient(logs["g_l1"], out).numpy())
+    inside = batch["lesion"].astype(bool)
+    for lw, g in grads.items():    # per slice: lesion pixels weigh 1 + lesion_weight times the rest
+        for i in range(len(index)):
+            ratio = g[i][inside[i]].mean() / g[i][~inside[i]].mean()
+            np.testing.assert_allclose(ratio, 1 + lw, rtol=1e-4)
+
+
 def test_translate_checks_inputs(data):
     task = small_task("flair", source="t1")
     images = data.images[:3]

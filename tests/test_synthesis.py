@@ -56,6 +56,27 @@ def test_phantom_case_round_trip(phantom_case, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["flair.nii.gz"]   # no temporary left
 
 
+def test_compare_scores_the_synthesis_and_each_input_copied(phantom_case, tmp_path):
+    t1 = phantom_case / "ph-003_t1.nii.gz"
+    out = tmp_path / "flair.nii.gz"
+    summary = synthesize([str(phantom_case)], "flair", IDENTITY, out, compare=t1)
+    figures = summary["compare"]["figures"]
+    assert set(figures) == {"synthesized", "copy of t1", "copy of t1ce", "copy of t2"}
+    assert figures["copy of t1"]["ssim"] == pytest.approx(1.0) and figures["copy of t1"]["psnr"] == 100
+    assert 0.9 < figures["synthesized"]["ssim"] < 1.0     # t1 through the model size and back
+    assert figures["copy of t2"]["ssim"] < figures["synthesized"]["ssim"]
+    small = tmp_path / "small.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), small)
+    with pytest.raises(UserError, match="differs from the inputs'"):
+        synthesize([str(phantom_case)], "flair", IDENTITY, tmp_path / "g.nii.gz", compare=small)
+    slices = tmp_path / "slices"
+    slices.mkdir()
+    cv2.imwrite(str(slices / "a.png"), np.full((32, 32), 128, np.uint8))
+    with pytest.raises(UserError, match="volumes only"):
+        synthesize([str(slices)], "flair", IDENTITY, tmp_path / "pngs", compare=t1)
+    assert not (tmp_path / "g.nii.gz").exists() and not (tmp_path / "pngs").exists()
+
+
 def test_reoriented_input_keeps_its_layout(phantom_case, tmp_path):
     """An RAS copy of the case (flipped arrays, matching affine) gives an RAS output that equals
     the LPS output flipped back."""

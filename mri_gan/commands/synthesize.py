@@ -12,6 +12,9 @@ def register(subparsers) -> None:
                         "(NIfTI files, or folders of 2-D images)")
     p.add_argument("--target", required=True, help="the sequence to synthesize (t1, t1ce, t2, flair)")
     p.add_argument("--out", required=True, help="OUT.nii.gz for volumes, a new folder for 2-D slices")
+    p.add_argument("--compare", metavar="REAL_NIFTI",
+                   help="the case's real target volume: print SSIM / PSNR / MAE / NMSE inside the "
+                        "brain mask of the synthesis and of each input copied as the target")
     p.add_argument("--batch", type=int, default=32, help="slices per network call (default 32)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -22,9 +25,14 @@ def run(args) -> int:
     from mri_gan.synthesis import synthesize, task_translator
 
     translator = task_translator(inference.load_task(args.run))
-    summary = synthesize(args.input, args.target, translator, args.out, args.batch)
+    summary = synthesize(args.input, args.target, translator, args.out, args.batch, args.compare)
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(f"wrote {summary['target']} to {summary['out']} (from {', '.join(summary['inputs'])})")
+        return 0
+    print(f"wrote {summary['target']} to {summary['out']} (from {', '.join(summary['inputs'])})")
+    if "compare" in summary:
+        print(f"against {summary['compare']['real']}, inside the brain mask:")
+        for name, f in summary["compare"]["figures"].items():
+            print(f"  {name:<14} SSIM {f['ssim']:.3f}  PSNR {f['psnr']:.2f} dB  MAE {f['mae']:.4f}  "
+                  f"NMSE {f['nmse']:.4f}")
     return 0

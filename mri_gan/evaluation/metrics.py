@@ -47,6 +47,9 @@ PAIRED_DEFINITIONS = {
     "mae": "mean |prediction - target| over brain-mask pixels, pooled per subject",
     "nmse": "sum (prediction - target)^2 / sum target^2 over brain-mask pixels, pooled per subject",
     "aggregate": "per-subject values, then mean and population std (ddof 0) over subjects",
+    "lesion_contrast": "(mean prediction in the lesion mask - median prediction in the rest of the "
+                       "brain) / the same for the target; 1 = lesions as bright as real, 0 = not "
+                       "told apart; subjects with lesion pixels and target contrast > 0.01",
     "scale": "intensities in [0, 1]: model range [-1, 1] mapped linearly and clipped",
 }
 
@@ -183,6 +186,28 @@ def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0)) -> dic
                psnr_cap_db=PSNR_CAP_DB, excluded=excluded, per_subject=per_subject,
                definitions=dict(PAIRED_DEFINITIONS))
     return out
+
+
+def lesion_contrast(pred, target, brain, lesion, subjects, input_range=(-1.0, 1.0)) -> dict | None:
+    """How much of the target's lesion contrast the prediction reproduces (see
+    ``PAIRED_DEFINITIONS["lesion_contrast"]``), per subject then mean and std over subjects;
+    None when no subject has lesion pixels with a measurable target contrast."""
+    p = to_unit_range(_as_slices(pred), input_range)
+    t = to_unit_range(_as_slices(target), input_range)
+    brain, lesion = np.asarray(brain, bool).reshape(p.shape), np.asarray(lesion, bool).reshape(p.shape)
+    subjects = np.asarray(subjects).astype(str).reshape(-1)
+    values = []
+    for subject in sorted(set(subjects)):
+        rows = subjects == subject
+        inside, rest = lesion[rows] & brain[rows], brain[rows] & ~lesion[rows]
+        if not inside.any() or not rest.any():
+            continue
+        real = t[rows][inside].mean() - np.median(t[rows][rest])
+        if real > 0.01:
+            values.append((p[rows][inside].mean() - np.median(p[rows][rest])) / real)
+    if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "subjects": len(values)}
 
 
 def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_range=None) -> dict:

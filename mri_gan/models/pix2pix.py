@@ -12,8 +12,11 @@ not be relearned.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
-input pixels per logit. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1 and
-``ssim_lambda`` * (1 - SSIM).
+input pixels per logit; it scores real and synthesized pairs in one batch, so its batch norms
+see both. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1 and ``ssim_lambda`` *
+(1 - SSIM). ``lesion_weight`` weighs L1 by 1 + lesion_weight inside tumour masks (where the
+data has them): lesions cover a few per cent of the brain, and an unweighted L1 lets G paint
+them the grey of the tissue around them.
 
 Two tasks share one step:
 
@@ -255,7 +258,8 @@ class Pix2Pix(GANTask):
         s = self.cfg.image_size
         return {"cond": tf.TensorSpec([None, s, s, self.in_channels], tf.float32),
                 "target": tf.TensorSpec([None, s, s, self.out_channels], tf.float32),
-                "weight": tf.TensorSpec([None, self.out_channels], tf.float32)}
+                "weight": tf.TensorSpec([None, self.out_channels], tf.float32),
+                "lesion": tf.TensorSpec([None, s, s, 1], tf.float32)}
 
     def train_filter(self, data: SliceSet) -> np.ndarray:
         if self.imputation:
@@ -263,14 +267,17 @@ class Pix2Pix(GANTask):
         return data.has(self.sources + [self.target])
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
+        lesion = data.tumor_mask[index][..., None].astype(np.float32)
         if self.imputation:
-            images, = self.mirrored(rng, data.images[index])
+            images, lesion = self.mirrored(rng, data.images[index], lesion)
             hidden = hide_sequences(data.available[index], rng)
             given = data.available[index] & ~hidden
             return {"cond": imputation_input(images, given), "target": images,
-                    "weight": hidden.astype(np.float32)}
-        cond, target = self.mirrored(rng, data.channels(self.sources, index), data.channels([self.target], index))
-        return {"cond": cond, "target": target, "weight": np.ones((len(index), 1), np.float32)}
+                    "weight": hidden.astype(np.float32), "lesion": lesion}
+        cond, target, lesion = self.mirrored(rng, data.channels(self.sources, index),
+                                             data.channels([self.target], index), lesion)
+        return {"cond": cond, "target": target, "weight": np.ones((len(index), 1), np.float32),
+                "lesion": lesion}
 
     # -- the step --------------------------------------------------------------------------
     def losses(self, batch: dict, out: tf.Tensor, global_batch: int) -> dict:
@@ -283,10 +290,10 @@ class Pix2Pix(GANTask):
         weight = batch["weight"][:, None, None, :]
         average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
         fake = target * (1.0 - weight) + out * weight
-        real_logits = D(cond, target, training=True)
-        fake_logits = D(cond, fake, training=True)
+        logits = D(tf.concat([cond, cond], 0), tf.concat([target, fake], 0), training=True)
+        real_logits, fake_logits = tf.split(logits, 2)
         g_adv = average(losses.generator_bce(fake_logits))
-        g_l1 = average(losses.l1(out, target, weight))
+        g_l1 = average(losses.l1(out, target, weight * (1.0 + self.cfg.lesion_weight * batch["lesion"])))
         g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
         return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)),
                 "g_loss": g_adv + self.cfg.l1_lambda * g_l1 + self.cfg.ssim_lambda * g_ssim,
@@ -348,20 +355,26 @@ class Pix2Pix(GANTask):
         return pairs
 
     def validate(self, data: SliceSet) -> dict:
-        """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects; for
-        imputation the mean over leave-one-out targets, plus each target's figures."""
-        from mri_gan.evaluation.metrics import paired_metrics
+        """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects, and the
+        lesion contrast where the data has tumour masks; for imputation the mean over
+        leave-one-out targets, plus each target's figures."""
+        from mri_gan.evaluation.metrics import lesion_contrast, paired_metrics
 
         self._val_data = data
-        per_target = {}
+        per_target, contrast = {}, []
         for seq, rows in self._pairs(data):
             sub = data.subset(rows)
-            pred = self.translate(sub.images, sub.available, seq)
-            per_target[seq] = paired_metrics(pred, sub.channels([seq])[..., 0], sub.brain_mask, sub.subjects)
+            pred, real = self.translate(sub.images, sub.available, seq), sub.channels([seq])[..., 0]
+            per_target[seq] = paired_metrics(pred, real, sub.brain_mask, sub.subjects)
+            lesion = lesion_contrast(pred, real, sub.brain_mask, sub.tumor_mask, sub.subjects)
+            if lesion is not None:
+                contrast.append(lesion["mean"])
         if not per_target:
             return {}
         out = {f"val_{m}": round(float(np.mean([r[m]["mean"] for r in per_target.values()])), 5)
                for m in ("ssim", "psnr", "mae")}
+        if contrast:
+            out["val_lesion_contrast"] = round(float(np.mean(contrast)), 5)
         if self.imputation:
             for seq, r in per_target.items():
                 out.update({f"val_{m}_{seq}": round(r[m]["mean"], 5) for m in ("ssim", "psnr", "mae")})
