@@ -76,7 +76,7 @@ class TrainConfig:
     fmap_max: int = 256
     max_batch_size: int = 0           # batch at low resolutions (doubles per halving; 0 = batch_size)
     pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
-    gp_weight: float = 10.0           # gradient penalty on real/fake interpolates (both losses)
+    gp_weight: float = 10.0           # wgan-gp: (|grad| - 1)^2 at interpolates; nonsaturating: R1 gamma
     drift_weight: float = 0.001       # wgan-gp only
     ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
     conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)

@@ -257,6 +257,29 @@ def test_one_step_per_loss_moves_both_networks(data, loss):
     assert all(np.array_equal(before[0][index[id(v)]], v.numpy()) for v in grown)
 
 
+@pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
+def test_gradient_penalty_is_wgan_gp_at_interpolates_or_r1_at_the_reals(data, loss):
+    cfg = resolve("pggan", "smoke", "synthetic", {"pggan_loss": loss, "gp_weight": "4"})
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    keras.utils.set_random_seed(0)
+    task.build()
+    real = tf.random.uniform([4, 16, 16, 1], -1, 1, seed=1)
+    fake, mix = tf.random.uniform([4, 16, 16, 1], -1, 1, seed=2), tf.constant([0.0, 0.3, 0.6, 1.0])
+
+    def grad_norm2(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = tf.reduce_sum(task.discriminator(x, None, level=1, training=True))
+        return tf.reduce_sum(tf.square(tape.gradient(total, x)), [1, 2, 3]).numpy()
+
+    penalty = task._gradient_penalty(real, fake, mix, None, 1, None).numpy()
+    if loss == "wgan-gp":
+        want = 4 * (np.sqrt(grad_norm2(real + tf.reshape(mix, [-1, 1, 1, 1]) * (fake - real))) - 1) ** 2
+    else:
+        want = 0.5 * 4 * grad_norm2(real)
+    np.testing.assert_allclose(penalty, want, rtol=1e-4)
+
+
 def test_generator_is_the_running_average_of_the_trained_one(data):
     cfg = resolve("pggan", "smoke", "synthetic")          # ema_images 16
     task = PGGAN(cfg, {"label_names": data.label_names})

@@ -84,6 +84,8 @@ def test_metrics_json_has_the_design_shape(demo):
         assert metric in paired["definitions"]
     assert paired["subjects"] >= 1 and paired["masked"] is True
     assert set(paired["baselines"]) == {"identity", "linear", "mean_image"}
+    for row in (paired, *paired["baselines"].values()):   # the phantom has lesion masks
+        assert set(row["lesion_contrast"]) == {"mean", "std", "subjects"}
     dist = gen["distribution"]
     assert {"fid", "kid", "precision", "recall", "feature_network", "definitions"} <= set(dist)
     assert dist["feature_network"] == "vgg19-mri"   # the demo's own MRI VGG19 weights

@@ -303,7 +303,8 @@ def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True) -> list[
     for seq, rows, sources in _paired_questions(task, data):
         sub = data.subset(rows)
         part = dict(target_name=seq, source_names=sources, target=sub.channels([seq])[..., 0],
-                    source=sub.channels(sources), mask=sub.brain_mask, subjects=sub.subjects)
+                    source=sub.channels(sources), mask=sub.brain_mask, subjects=sub.subjects,
+                    lesion=sub.tumor_mask)
         if predict:
             part["pred"] = task.translate(sub.images, sub.available, seq)
         parts.append(part)
@@ -334,9 +335,19 @@ def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> d
         for name, p in baselines.baseline_predictions(fit["source"], fit["target"], fit["mask"],
                                                       part["source"]).items():
             preds[name].append(p)
-    target, mask, subjects = (np.concatenate([p[k] for p in test_parts]) for k in ("target", "mask", "subjects"))
-    return {name: dict(metrics.paired_metrics(np.concatenate(v), target, mask, subjects),
+    target, mask, subjects, lesion = (np.concatenate([p[k] for p in test_parts])
+                                      for k in ("target", "mask", "subjects", "lesion"))
+    return {name: dict(_fidelity(np.concatenate(v), target, mask, subjects, lesion),
                        definition=baselines.BASELINE_DEFINITIONS[name]) for name, v in preds.items()}
+
+
+def _fidelity(pred, target, mask, subjects, lesion) -> dict:
+    """``metrics.paired_metrics``, plus ``lesion_contrast`` where the slices have tumour masks."""
+    out = metrics.paired_metrics(pred, target, mask, subjects)
+    contrast = metrics.lesion_contrast(pred, target, mask, lesion, subjects)
+    if contrast is not None:
+        out["lesion_contrast"] = contrast
+    return out
 
 
 def _examples(n: int, count: int = 6) -> np.ndarray:
@@ -351,9 +362,9 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
         raise UserError(source, f"no slice of the run's {len(split['test'])} test subject(s) has the "
                                 f"sequences {', '.join(task.sources)} and {task.target}")
     cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
-    pred, target, mask, subjects = cat("pred"), cat("target"), cat("mask"), cat("subjects")
+    pred, target, mask, subjects, lesion = (cat(k) for k in ("pred", "target", "mask", "subjects", "lesion"))
     content = np.concatenate([p["source"][..., :1] for p in parts])
-    paired = metrics.paired_metrics(pred, target, mask, subjects)
+    paired = _fidelity(pred, target, mask, subjects, lesion)
     paired["task"] = (f"{' + '.join(task.sources)} -> {task.target}" if not task.imputation else
                       "imputation: each sequence from the others, leave-one-out, pooled")
     paired["split"] = DEFINITIONS["test"]
@@ -383,7 +394,7 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
     settings["definition"] = DEFINITIONS["style_stylize" if plan.folder is not None else "style_paired"]
     out["style"] = dict(settings, applied=stylized is not None)
     if stylized is not None:
-        styled_metrics = metrics.paired_metrics(stylized, target, mask, subjects)
+        styled_metrics = _fidelity(stylized, target, mask, subjects, lesion)
         styled_metrics["below_baseline"] = _below(styled_metrics, rows)
         out["with_style"] = {"paired": styled_metrics}
         arrays["stylized"] = stylized

@@ -434,17 +434,23 @@ def _runs_section(name: str, m: dict, figures: dict) -> list:
 
 def _paired_blocks(m: dict) -> list:
     p = m["paired"]
-    rows = [["model", *(fmt(p[k]) for k in ("ssim", "psnr", "mae", "nmse")), fmt(p["subjects"])]]
+    lesion = "lesion_contrast" in p
+    keys = ("ssim", "psnr", "mae", "nmse") + (("lesion_contrast",) if lesion else ())
+
+    def row(name, r):
+        return [name, *(fmt(r.get(k)) for k in keys), fmt(r["subjects"])]
+
+    rows = [row("model", p)]
     styled = _get(m, "with_style", "paired")
     if styled:
-        rows.append(["model + style", *(fmt(styled[k]) for k in ("ssim", "psnr", "mae", "nmse")),
-                     fmt(styled["subjects"])])
+        rows.append(row("model + style", styled))
     for name, r in (p.get("baselines") or {}).items():
-        rows.append([f"baseline: {name}", *(fmt(r[k]) for k in ("ssim", "psnr", "mae", "nmse")), fmt(r["subjects"])])
+        rows.append(row(f"baseline: {name}", r))
     blocks = [("h", 3, f"Paired fidelity: {p['task']}"),
               ("p", f"Per test subject, then mean ± std over subjects; {p['split']}; intensities {p['scale']}, "
                     f"inside the brain mask: {fmt(p['masked'])}."),
-              ("table", ["", "SSIM", "PSNR (dB)", "MAE", "NMSE", "subjects"], rows)]
+              ("table", ["", "SSIM", "PSNR (dB)", "MAE", "NMSE", *(["lesion contrast"] if lesion else []),
+                         "subjects"], rows)]
     if p.get("targets"):
         blocks += [("p", "Per imputed sequence (the others given):"),
                    ("table", ["target", "SSIM", "PSNR (dB)", "MAE", "NMSE", "subjects"],

@@ -5,8 +5,8 @@ resolution, a Python int, so each stage has its own trace) picks how many are us
 ``alpha`` (a tensor) fades the newest block in. Pixel-wise feature normalisation in G,
 minibatch standard deviation before D's last block, equalised learning rate (weights drawn
 from N(0, 1) and scaled by He's constant at run time), no batch normalisation. WGAN-GP with
-drift penalty by default; the non-saturating logistic loss with the same gradient penalty as
-an option. Samples come from a running average of the trained generator's weights (Karras et
+drift penalty by default; the non-saturating logistic loss with Mescheder et al.'s R1 penalty
+(gp_weight / 2 x |grad D|^2 on the reals, Karras et al.'s "simplegp") as an option. Samples come from a running average of the trained generator's weights (Karras et
 al.'s Gs). Conditional by label when ``cfg.conditional``: a label embedding joins the latent
 in G and a projection term joins D's score. The growth schedule lives in pggan_schedule.
 """
@@ -315,17 +315,20 @@ class PGGAN(GenerativeTask):
         return losses.generator_bce(fake_scores)
 
     def _gradient_penalty(self, real, fake, mix, labels, level, alpha):
-        """(|grad D| - 1)^2 per example at random interpolates of reals and fakes (0 when off)."""
+        """Per example, weighted: WGAN-GP's gp_weight x (|grad D| - 1)^2 at random interpolates
+        of reals and fakes, or R1's gp_weight / 2 x |grad D|^2 at the reals (0 when off)."""
         if not self.cfg.gp_weight:
             return tf.zeros_like(mix)
-        mix = tf.reshape(mix, [-1, 1, 1, 1])
-        mixed = real + mix * (tf.cast(fake, tf.float32) - real)
+        wgan = self.cfg.pggan_loss == "wgan-gp"
+        at = real + tf.reshape(mix, [-1, 1, 1, 1]) * (tf.cast(fake, tf.float32) - real) if wgan else real
         with tf.GradientTape() as tape:
-            tape.watch(mixed)
-            total = tf.reduce_sum(tf.cast(self.discriminator(mixed, labels, level=level, alpha=alpha,
+            tape.watch(at)
+            total = tf.reduce_sum(tf.cast(self.discriminator(at, labels, level=level, alpha=alpha,
                                                              training=True), tf.float32))
-        grads = tape.gradient(total, mixed)
-        return tf.square(tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-8) - 1.0)
+        squared = tf.reduce_sum(tf.square(tape.gradient(total, at)), axis=[1, 2, 3])
+        if wgan:
+            return self.cfg.gp_weight * tf.square(tf.sqrt(squared + 1e-8) - 1.0)
+        return 0.5 * self.cfg.gp_weight * squared
 
     @tf.autograph.experimental.do_not_convert  # no tensor-dependent Python control flow
     def replica_step(self, batch: dict, global_batch: int) -> dict:
@@ -342,7 +345,7 @@ class PGGAN(GenerativeTask):
             real_scores = D(real, labels, level=level, alpha=alpha, training=True)
             fake_scores = D(fake, labels, level=level, alpha=alpha, training=True)
             penalty = self._gradient_penalty(real, fake, batch["mix"], labels, level, alpha)
-            d_loss = average(self._adversarial(real_scores, fake_scores) + self.cfg.gp_weight * penalty)
+            d_loss = average(self._adversarial(real_scores, fake_scores) + penalty)
         self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
         with tf.GradientTape() as tape:
             g_scores = D(G(batch["z"], labels, level=level, alpha=alpha, training=True), labels, level=level,
