@@ -255,12 +255,15 @@ def compare_volumes(synthesized: np.ndarray, real: np.ndarray, inputs: dict[str,
             "definitions": dict(PAIRED_DEFINITIONS)}
 
 
-def _real_target(path, shape: tuple[int, ...]) -> np.ndarray:
-    """The real target volume for ``--compare``, checked against the inputs' shape."""
-    real, _ = load_volume(path)
+def _real_target(path, reference) -> np.ndarray:
+    """The real target volume for ``--compare``, checked against the reference input's grid."""
+    real, image = load_volume(path)
+    shape = reference.shape[:3]
     if real.shape != tuple(shape):
         raise UserError(path, f"shape {'x'.join(map(str, real.shape))} differs from the inputs' "
                               f"{'x'.join(map(str, shape))}")
+    if not np.allclose(image.affine, reference.affine, atol=1e-3):
+        raise UserError(path, "its affine differs from the inputs' (not on the same voxel grid)")
     return real
 
 
@@ -271,7 +274,7 @@ def synthesize_case(files: dict[str, Path], target: str, translator: Translator,
     ignored = [s for s in files if s == canonical_sequence(target, "--target")]
     target, files = _inputs_used(target, files, translator.sources)
     volumes, image = load_case(files)
-    real = None if compare is None else _real_target(compare, next(iter(volumes.values())).shape)
+    real = None if compare is None else _real_target(compare, image)
     result = synthesize_volume(volumes, image.affine, target, translator, batch)
     lo, hi = result.bounds
     description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} robust scale [{lo:.4g},{hi:.4g}]"

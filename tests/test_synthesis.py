@@ -67,8 +67,14 @@ def test_compare_scores_the_synthesis_and_each_input_copied(phantom_case, tmp_pa
     assert figures["copy of t2"]["ssim"] < figures["synthesized"]["ssim"]
     small = tmp_path / "small.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), small)
-    with pytest.raises(UserError, match="differs from the inputs'"):
+    with pytest.raises(UserError, match="shape 8x8x8 differs from the inputs'"):
         synthesize([str(phantom_case)], "flair", IDENTITY, tmp_path / "g.nii.gz", compare=small)
+    reference, shifted = nib.load(t1), tmp_path / "shifted.nii.gz"
+    affine = reference.affine.copy()
+    affine[:3, 3] += 5.0                                  # same shape, moved 5 mm
+    nib.save(nib.Nifti1Image(np.asarray(reference.dataobj), affine), shifted)
+    with pytest.raises(UserError, match="affine differs"):
+        synthesize([str(phantom_case)], "flair", IDENTITY, tmp_path / "g.nii.gz", compare=shifted)
     slices = tmp_path / "slices"
     slices.mkdir()
     cv2.imwrite(str(slices / "a.png"), np.full((32, 32), 128, np.uint8))

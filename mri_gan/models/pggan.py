@@ -6,8 +6,8 @@ resolution, a Python int, so each stage has its own trace) picks how many are us
 minibatch standard deviation before D's last block, equalised learning rate (weights drawn
 from N(0, 1) and scaled by He's constant at run time), no batch normalisation. WGAN-GP with
 drift penalty by default; the non-saturating logistic loss with Mescheder et al.'s R1 penalty
-(gp_weight / 2 x |grad D|^2 on the reals, Karras et al.'s "simplegp") as an option. Samples come from a running average of the trained generator's weights (Karras et
-al.'s Gs). Conditional by label when ``cfg.conditional``: a label embedding joins the latent
+(gp_weight / 2 x |grad D|^2 on the reals, Karras et al.'s "simplegp") as an option. Samples
+come from a running average of the trained generator's weights (Karras et al.'s Gs). Conditional by label when ``cfg.conditional``: a label embedding joins the latent
 in G and a projection term joins D's score. The growth schedule lives in pggan_schedule.
 """
 
