@@ -337,17 +337,10 @@ def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> d
             preds[name].append(p)
     target, mask, subjects, lesion = (np.concatenate([p[k] for p in test_parts])
                                       for k in ("target", "mask", "subjects", "lesion"))
-    return {name: dict(_fidelity(np.concatenate(v), target, mask, subjects, lesion),
+    return {name: dict(metrics.paired_metrics(np.concatenate(v), target, mask, subjects,
+                                              lesion=lesion),
                        definition=baselines.BASELINE_DEFINITIONS[name]) for name, v in preds.items()}
 
-
-def _fidelity(pred, target, mask, subjects, lesion) -> dict:
-    """``metrics.paired_metrics``, plus ``lesion_contrast`` where the slices have tumour masks."""
-    out = metrics.paired_metrics(pred, target, mask, subjects)
-    contrast = metrics.lesion_contrast(pred, target, mask, lesion, subjects)
-    if contrast is not None:
-        out["lesion_contrast"] = contrast
-    return out
 
 
 def _examples(n: int, count: int = 6) -> np.ndarray:
@@ -362,9 +355,10 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
         raise UserError(source, f"no slice of the run's {len(split['test'])} test subject(s) has the "
                                 f"sequences {', '.join(task.sources)} and {task.target}")
     cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
-    pred, target, mask, subjects, lesion = (cat(k) for k in ("pred", "target", "mask", "subjects", "lesion"))
+    pred, target, mask, subjects, lesion = (cat(k) for k in ("pred", "target", "mask", "subjects",
+                                                             "lesion"))
     content = np.concatenate([p["source"][..., :1] for p in parts])
-    paired = _fidelity(pred, target, mask, subjects, lesion)
+    paired = metrics.paired_metrics(pred, target, mask, subjects, lesion=lesion)
     paired["task"] = (f"{' + '.join(task.sources)} -> {task.target}" if not task.imputation else
                       "imputation: each sequence from the others, leave-one-out, pooled")
     paired["split"] = DEFINITIONS["test"]
@@ -394,7 +388,7 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
     settings["definition"] = DEFINITIONS["style_stylize" if plan.folder is not None else "style_paired"]
     out["style"] = dict(settings, applied=stylized is not None)
     if stylized is not None:
-        styled_metrics = _fidelity(stylized, target, mask, subjects, lesion)
+        styled_metrics = metrics.paired_metrics(stylized, target, mask, subjects, lesion=lesion)
         styled_metrics["below_baseline"] = _below(styled_metrics, rows)
         out["with_style"] = {"paired": styled_metrics}
         arrays["stylized"] = stylized

@@ -150,8 +150,9 @@ def _pooled(sums: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
-def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0)) -> dict:
-    """SSIM, PSNR, MAE and NMSE inside ``mask``, per subject, then mean and std over subjects.
+def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0), lesion=None) -> dict:
+    """SSIM, PSNR, MAE and NMSE inside ``mask``, per subject, then mean and std over subjects;
+    with ``lesion`` masks [N, H, W] also ``lesion_contrast`` (when it is defined).
 
     ``pred`` and ``target``: [N, H, W] or [N, H, W, 1] in ``input_range`` (model range by
     default); ``mask``: [N, H, W] bool, or None for whole images; ``subjects``: N subject ids.
@@ -182,6 +183,9 @@ def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0)) -> dic
     for name in ("ssim", "psnr", "mae", "nmse"):
         values = np.array([s[name] for s in per_subject.values()], np.float64)
         out[name] = {"mean": float(values.mean()), "std": float(values.std())}
+    contrast = None if lesion is None else lesion_contrast(p, t, m, lesion, subjects, input_range)
+    if contrast is not None:
+        out["lesion_contrast"] = contrast
     out.update(subjects=len(per_subject), masked=mask is not None, scale=SCALE,
                psnr_cap_db=PSNR_CAP_DB, excluded=excluded, per_subject=per_subject,
                definitions=dict(PAIRED_DEFINITIONS))

@@ -358,17 +358,16 @@ class Pix2Pix(GANTask):
         """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects, and the
         lesion contrast where the data has tumour masks; for imputation the mean over
         leave-one-out targets, plus each target's figures."""
-        from mri_gan.evaluation.metrics import lesion_contrast, paired_metrics
+        from mri_gan.evaluation.metrics import paired_metrics
 
         self._val_data = data
-        per_target, contrast = {}, []
+        per_target = {}
         for seq, rows in self._pairs(data):
             sub = data.subset(rows)
-            pred, real = self.translate(sub.images, sub.available, seq), sub.channels([seq])[..., 0]
-            per_target[seq] = paired_metrics(pred, real, sub.brain_mask, sub.subjects)
-            lesion = lesion_contrast(pred, real, sub.brain_mask, sub.tumor_mask, sub.subjects)
-            if lesion is not None:
-                contrast.append(lesion["mean"])
+            pred = self.translate(sub.images, sub.available, seq)
+            per_target[seq] = paired_metrics(pred, sub.channels([seq])[..., 0], sub.brain_mask,
+                                             sub.subjects, lesion=sub.tumor_mask)
+        contrast = [r["lesion_contrast"]["mean"] for r in per_target.values() if "lesion_contrast" in r]
         if not per_target:
             return {}
         out = {f"val_{m}": round(float(np.mean([r[m]["mean"] for r in per_target.values()])), 5)
