@@ -19,7 +19,8 @@ from make_data import (LPS, SECRET_ID, SECRET_NAME, dicom_series, gray_u8, volum
 from mri_gan.data import mask_cache, preprocess
 from mri_gan.data.brats import (axial_slices, find_case_files, load_case, load_volume, split_name,
                                 volume_from_axial)
-from mri_gan.data.inspect import summarize
+from mri_gan.data.inspect import lesion_brightness, summarize
+from mri_gan.data.slice_set import SliceSet
 from mri_gan.data.slices import copied_channels
 from mri_gan.data.source import IMAGE_SUFFIXES, open_source
 from mri_gan.errors import UserError
@@ -597,3 +598,25 @@ def test_broken_files_never_crash_a_reader(tmp_path_factory, data, cut):
                 check_record(rec)
         except UserError as err:
             assert err.where == str(path)
+
+
+def test_lesion_brightness_is_tumour_mean_over_brain_median():
+    """Two subjects; t2 shows the tumour at 2x and 4x the brain median, t1 not at all, flair is
+    missing in subject b; a subject without tumour pixels is left out of the mean."""
+    n, size = 3, 8
+    brain = np.zeros((n, size, size), bool)
+    brain[:, 2:6, 2:6] = True
+    tumor = np.zeros_like(brain)
+    tumor[:2, 2:4, 2:4] = True
+    images = np.full((n, size, size, 4), -1.0, np.float32)
+    level = lambda v: 2 * v - 1  # noqa: E731  [0, 1] -> [-1, 1]
+    images[..., 0][brain] = level(0.3)                 # t1: flat
+    images[..., 2][brain] = level(0.2)                 # t2: tumour 0.4 (a) and 0.8 (b)
+    images[0, 2:4, 2:4, 2], images[1, 2:4, 2:4, 2] = level(0.4), level(0.8)
+    images[..., 3][brain] = level(0.25)
+    images[0, 2:4, 2:4, 3] = level(0.5)                # flair: 2x in subject a only
+    available = np.array([[1, 0, 1, 1], [1, 0, 1, 0], [1, 0, 1, 1]], bool)
+    slices = SliceSet(images, available, np.full(n, -1), [], np.array(["a", "b", "c"]),
+                      np.zeros(n, np.int32), brain, tumor, np.ones(n, bool), "test", "test")
+    assert lesion_brightness(slices) == {"t1": 1.0, "t2": 3.0, "flair": 2.0}
+    assert lesion_brightness(slices.subset(np.array([2]))) == {}

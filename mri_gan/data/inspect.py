@@ -10,7 +10,7 @@ import numpy as np
 
 from mri_gan.data import preprocess
 from mri_gan.data.records import SEQUENCES
-from mri_gan.data.slice_set import from_records
+from mri_gan.data.slice_set import SliceSet, from_records
 from mri_gan.data.source import Reader
 from mri_gan.errors import UserError
 
@@ -23,7 +23,8 @@ def summarize(reader: Reader, size: int | None = None) -> dict:
     passed over, by reason) and ``missing_sequences`` (subject -> sequences that other subjects
     of the source have and it lacks). With ``size``, the slices are also preprocessed as for
     training (resized to size x size, [-1, 1]) and ``preprocessed`` gives the array's shape,
-    megabytes and value range.
+    megabytes and value range, and, where the source has tumour masks, ``lesion_brightness``
+    (see that function).
     """
     subjects: dict[str, set] = defaultdict(set)
     sequences, labels, shapes = Counter(), Counter(), Counter()
@@ -46,6 +47,7 @@ def summarize(reader: Reader, size: int | None = None) -> dict:
         preprocessed = {"size": size, "shape": list(slices.images.shape),
                         "megabytes": round(slices.images.nbytes / 2 ** 20, 1),
                         "range": [float(slices.images.min()), float(slices.images.max())]}
+        brightness = lesion_brightness(slices)
     else:
         for _ in tally(reader.records()):
             pass
@@ -63,7 +65,30 @@ def summarize(reader: Reader, size: int | None = None) -> dict:
     }
     if preprocessed:
         summary["preprocessed"] = preprocessed
+        if brightness:
+            summary["lesion_brightness"] = brightness
     return summary
+
+
+def lesion_brightness(slices: SliceSet) -> dict[str, float]:
+    """How bright the tumours are in each sequence: per subject, the mean intensity inside the
+    tumour masks over the median intensity in the brain (both on the preprocessed scale, shifted
+    to [0, 1]), then the mean over subjects with tumour pixels. 1 = the sequence does not show
+    the tumours, above 1 = brighter, below = darker. {} when the source has no tumour masks."""
+    out, subjects = {}, np.asarray(slices.subjects)
+    for k, seq in enumerate(SEQUENCES):
+        ratios = []
+        for subject in np.unique(subjects):
+            rows = np.flatnonzero((subjects == subject) & slices.available[:, k])
+            values = (slices.images[rows, ..., k] + 1) / 2
+            brain = slices.brain_mask[rows]
+            lesion = brain & slices.tumor_mask[rows]
+            median = float(np.median(values[brain])) if brain.any() else 0.0
+            if lesion.any() and median > 0:
+                ratios.append(float(values[lesion].mean()) / median)
+        if ratios:
+            out[seq] = round(float(np.mean(ratios)), 3)
+    return out
 
 
 def format_summary(summary: dict, source: str) -> str:
@@ -85,6 +110,9 @@ def format_summary(summary: dict, source: str) -> str:
         p = summary["preprocessed"]
         lines.append(f"preprocessed:  {'x'.join(map(str, p['shape']))} float32, {p['megabytes']} MB, "
                      f"values in [{p['range'][0]:.3g}, {p['range'][1]:.3g}]")
+    if "lesion_brightness" in summary:
+        shown = ", ".join(f"{seq} {v:.2f}" for seq, v in summary["lesion_brightness"].items())
+        lines.append(f"lesion/brain:  {shown} (tumour mean / brain median)")
     return "\n".join(lines)
 
 
