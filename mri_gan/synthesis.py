@@ -236,9 +236,11 @@ def write_nifti(volume: np.ndarray, reference, out, description: str) -> Path:
 def compare_volumes(synthesized: np.ndarray, real: np.ndarray, inputs: dict[str, np.ndarray],
                     mask: np.ndarray) -> dict:
     """SSIM, PSNR, MAE and NMSE (``metrics.volume_metrics``) of the synthesized volume against
-    the real one, and of each input copied as the target (the baseline a model has to beat):
-    every volume on its own robust scale inside ``mask``, as the model's inputs are."""
-    from mri_gan.evaluation.metrics import PAIRED_DEFINITIONS, volume_metrics
+    the real one, and of each input copied as the target (the baseline a model has to beat),
+    with how bright each is in the real target's bright and dark regions
+    (``metrics.region_brightness``, the real target's own figures under "real"): every volume on
+    its own robust scale inside ``mask``, as the model's inputs are."""
+    from mri_gan.evaluation.metrics import PAIRED_DEFINITIONS, region_brightness, volume_metrics
 
     def unit(volume):
         return preprocess.robust_scale(volume, mask)[0] * mask
@@ -247,8 +249,11 @@ def compare_volumes(synthesized: np.ndarray, real: np.ndarray, inputs: dict[str,
     rows = {"synthesized": synthesized, **{f"copy of {s}": v for s, v in inputs.items()}}
     figures = {}
     for name, volume in rows.items():
-        m = volume_metrics(unit(volume), truth, mask, input_range=(0.0, 1.0))
-        figures[name] = {k: round(m[k], 5) for k in ("ssim", "psnr", "mae", "nmse")}
+        scaled = unit(volume)
+        m = volume_metrics(scaled, truth, mask, input_range=(0.0, 1.0))
+        figures[name] = {**{k: round(m[k], 5) for k in ("ssim", "psnr", "mae", "nmse")},
+                         **region_brightness(scaled, truth, mask)}
+    figures["real"] = region_brightness(truth, truth, mask)
     return {"figures": figures, "voxels": int(mask.sum()),
             "scale": "each volume by its own robust scale inside the brain mask (p0.5 -> 0, "
                      "median -> 0.35), clipped to [0, 1]; 0 outside",

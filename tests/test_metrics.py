@@ -127,6 +127,18 @@ def test_lesion_contrast_is_the_share_of_the_real_lesion_contrast_reproduced():
     assert metrics.lesion_contrast(target, target, brain, np.zeros_like(lesion), subjects) is None
 
 
+def test_region_brightness_reads_the_target_regions_in_each_volume():
+    target = np.full((10, 10, 4), 0.4, np.float32)
+    mask = np.zeros(target.shape, bool)
+    mask[1:9, 1:9] = True
+    target[2:4, 2:4], target[6:8, 6:8] = 1.0, 0.1        # bright lesion, dark CSF
+    same = metrics.region_brightness(target, target, mask)
+    assert same == {"bright": 2.5, "bright_voxels": 16, "dark": 0.25, "dark_voxels": 16}
+    flat = np.where(mask, 0.3, 0.0)                      # a synthesis that shows neither
+    assert metrics.region_brightness(flat, target, mask) == {**same, "bright": 1.0, "dark": 1.0}
+    assert metrics.region_brightness(target, flat, mask)["bright"] is None
+
+
 def test_volume_metrics_matches_slice_metrics():
     rng = np.random.default_rng(5)
     target = ndimage.gaussian_filter(rng.uniform(0, 100, (24, 24, 6)), 1.5)

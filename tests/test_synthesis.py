@@ -61,10 +61,14 @@ def test_compare_scores_the_synthesis_and_each_input_copied(phantom_case, tmp_pa
     out = tmp_path / "flair.nii.gz"
     summary = synthesize([str(phantom_case)], "flair", IDENTITY, out, compare=t1)
     figures = summary["compare"]["figures"]
-    assert set(figures) == {"synthesized", "copy of t1", "copy of t1ce", "copy of t2"}
+    assert set(figures) == {"synthesized", "copy of t1", "copy of t1ce", "copy of t2", "real"}
     assert figures["copy of t1"]["ssim"] == pytest.approx(1.0) and figures["copy of t1"]["psnr"] == 100
     assert 0.9 < figures["synthesized"]["ssim"] < 1.0     # t1 through the model size and back
     assert figures["copy of t2"]["ssim"] < figures["synthesized"]["ssim"]
+    real, t2 = figures["real"], figures["copy of t2"]   # the "real" target here is t1
+    assert real["dark"] < 0.5 and real["dark_voxels"] > 0 and real["bright"] is None
+    assert figures["copy of t1"]["dark"] == pytest.approx(real["dark"], abs=1e-3)
+    assert t2["dark"] > 3 * real["dark"]                 # T1-dark CSF is bright in T2
     small = tmp_path / "small.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((8, 8, 8), np.float32), np.eye(4)), small)
     with pytest.raises(UserError, match="shape 8x8x8 differs from the inputs'"):

@@ -32,7 +32,14 @@ def run(args) -> int:
     print(f"wrote {summary['target']} to {summary['out']} (from {', '.join(summary['inputs'])})")
     if "compare" in summary:
         print(f"against {summary['compare']['real']}, inside the brain mask:")
-        for name, f in summary["compare"]["figures"].items():
-            print(f"  {name:<14} SSIM {f['ssim']:.3f}  PSNR {f['psnr']:.2f} dB  MAE {f['mae']:.4f}  "
-                  f"NMSE {f['nmse']:.4f}")
+        figures = summary["compare"]["figures"]
+        ratio = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        for name, f in figures.items():
+            scores = ("" if name == "real" else f"SSIM {f['ssim']:.3f}  PSNR {f['psnr']:.2f} dB  "
+                      f"MAE {f['mae']:.4f}  NMSE {f['nmse']:.4f}  ")
+            print(f"  {name:<14} {scores:<58}bright {ratio(f['bright'])}  dark {ratio(f['dark'])}")
+        real = figures["real"]
+        print(f"  (bright / dark: mean over the real target's {real['bright_voxels']} voxels above "
+              f"2x / {real['dark_voxels']} voxels below 0.5x its brain median, over each volume's "
+              f"brain median)")
     return 0

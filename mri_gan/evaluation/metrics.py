@@ -51,6 +51,10 @@ PAIRED_DEFINITIONS = {
                        "brain) / the same for the target; 1 = lesions as bright as real, 0 = not "
                        "told apart; subjects with lesion pixels and target contrast > 0.01",
     "scale": "intensities in [0, 1]: model range [-1, 1] mapped linearly and clipped",
+    "bright": "mean of a volume over the target's bright voxels (above 2x the target's brain "
+              "median: lesions in FLAIR) / the volume's brain median",
+    "dark": "mean of a volume over the target's dark voxels (below half the target's brain "
+            "median: CSF in FLAIR) / the volume's brain median",
 }
 
 FEATURE_NETWORKS = {
@@ -243,6 +247,20 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
                 psnr_cap_db=PSNR_CAP_DB, definitions=dict(PAIRED_DEFINITIONS),
                 ssim_3d="2-D SSIM maps of the slices along axis %d averaged over the volume's "
                         "mask pixels" % axis)
+
+
+def region_brightness(volume, target, mask) -> dict:
+    """How bright ``volume`` is where ``target`` is bright and where it is dark
+    (``PAIRED_DEFINITIONS["bright"]`` and ``["dark"]``; None for an empty region), with the
+    regions' voxel counts. Both volumes non-negative on one robust scale or each on its own."""
+    volume, target, mask = np.asarray(volume), np.asarray(target), np.asarray(mask, bool)
+    median_t, median_v = float(np.median(target[mask])), float(np.median(volume[mask]))
+    out = {}
+    for name, region in (("bright", mask & (target > 2 * median_t)), ("dark", mask & (target < median_t / 2))):
+        count = int(region.sum())
+        out[name] = round(float(volume[region].mean()) / median_v, 4) if count and median_v > 0 else None
+        out[f"{name}_voxels"] = count
+    return out
 
 
 # ----------------------------------------------------------------------- distribution metrics
