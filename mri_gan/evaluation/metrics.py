@@ -256,7 +256,8 @@ def region_brightness(volume, target, mask) -> dict:
     volume, target, mask = np.asarray(volume), np.asarray(target), np.asarray(mask, bool)
     median_t, median_v = float(np.median(target[mask])), float(np.median(volume[mask]))
     out = {}
-    for name, region in (("bright", mask & (target > 2 * median_t)), ("dark", mask & (target < median_t / 2))):
+    regions = {"bright": mask & (target > 2 * median_t), "dark": mask & (target < median_t / 2)}
+    for name, region in regions.items():
         count = int(region.sum())
         out[name] = round(float(volume[region].mean()) / median_v, 4) if count and median_v > 0 else None
         out[f"{name}_voxels"] = count
