@@ -36,10 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(func, args) -> int:
     """Call a command, turning user mistakes into one stderr line and exit code 2."""
+    from mri_gan.allocator import keep_freed_memory
     from mri_gan.quiet import import_tensorflow
 
     try:
         if getattr(args, "needs_tf", True):
+            keep_freed_memory()
             import_tensorflow()
         return int(func(args) or 0)
     except UserError as err:
