@@ -76,9 +76,10 @@ def lesion_brightness(slices: SliceSet) -> dict[str, float]:
     to [0, 1]), then the mean over subjects with tumour pixels. 1 = the sequence does not show
     the tumours, above 1 = brighter, below = darker. {} when the source has no tumour masks."""
     out, subjects = {}, np.asarray(slices.subjects)
+    with_lesions = np.unique(subjects[(slices.tumor_mask & slices.brain_mask).any(axis=(1, 2))])
     for k, seq in enumerate(SEQUENCES):
         ratios = []
-        for subject in np.unique(subjects):
+        for subject in with_lesions:
             rows = np.flatnonzero((subjects == subject) & slices.available[:, k])
             values = (slices.images[rows, ..., k] + 1) / 2
             brain = slices.brain_mask[rows]
