@@ -74,6 +74,7 @@ class TrainConfig:
     images_per_stage: int = 600_000
     fmap_base: int = 2048
     fmap_max: int = 256
+    fmap_min: int = 1                 # fewest feature maps at any resolution
     max_batch_size: int = 0           # batch at low resolutions (doubles per halving; 0 = batch_size)
     pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
     gp_weight: float = 10.0           # wgan-gp: (|grad| - 1)^2 at interpolates; nonsaturating: R1 gamma

@@ -96,8 +96,9 @@ def test_schedule_refuses_bad_sizes():
 
 # -- layers and models ---------------------------------------------------------------------
 
-def test_widths_follow_fmap_base_and_max():
+def test_widths_follow_fmap_base_within_min_and_max():
     assert widths(128, 4, 512, 128) == [128, 128, 64, 32, 16, 8]
+    assert widths(128, 4, 512, 128, fmap_min=16) == [128, 128, 64, 32, 16, 16]
     assert widths(32, 8, 32, 16) == [8, 4, 2]
 
 
@@ -179,9 +180,9 @@ def test_conditional_generator_depends_on_label(nets):
 
 @pytest.mark.parametrize("cls,kwargs", [
     (PGGANGenerator, dict(image_size=32, start_size=8, channels=2, z_dim=8, fmap_base=32, fmap_max=16,
-                          num_classes=3)),
+                          num_classes=3, fmap_min=4)),
     (PGGANDiscriminator, dict(image_size=32, start_size=8, channels=2, fmap_base=32, fmap_max=16,
-                              num_classes=3)),
+                              num_classes=3, fmap_min=4)),
     (EqualConv2D, dict(filters=3, kernel_size=1, gain=1.0)), (EqualDense, dict(units=5, gain=0.5))])
 def test_get_config_round_trip(cls, kwargs):
     assert_config_round_trip(cls, kwargs)

@@ -28,10 +28,11 @@ from mri_gan.models.task import GenerativeTask, tile
 _SQRT2 = math.sqrt(2.0)
 
 
-def widths(image_size: int, start_size: int, fmap_base: int, fmap_max: int) -> list[int]:
-    """Feature maps per resolution, start to final: min(2 * fmap_base / resolution, fmap_max)."""
+def widths(image_size: int, start_size: int, fmap_base: int, fmap_max: int, fmap_min: int = 1) -> list[int]:
+    """Feature maps per resolution, start to final: 2 * fmap_base / resolution, kept within
+    [fmap_min, fmap_max]."""
     sizes = [start_size * 2 ** k for k in range(int(math.log2(image_size // start_size)) + 1)]
-    return [max(1, min(2 * fmap_base // s, fmap_max)) for s in sizes]
+    return [max(fmap_min, 1, min(2 * fmap_base // s, fmap_max)) for s in sizes]
 
 
 def pixel_norm(x, epsilon: float = 1e-8):
@@ -112,11 +113,11 @@ class PGGANGenerator(keras.Model):
     Linear output (no tanh, as in Karras et al.); ``PGGAN.generate`` clips to [-1, 1]."""
 
     def __init__(self, image_size=128, start_size=4, channels=1, z_dim=512, fmap_base=8192,
-                 fmap_max=512, num_classes=0, **kwargs):
+                 fmap_max=512, num_classes=0, fmap_min=1, **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.start_size, self.channels, self.z_dim = image_size, start_size, channels, z_dim
-        self.fmap_base, self.fmap_max, self.num_classes = fmap_base, fmap_max, num_classes
-        w = widths(image_size, start_size, fmap_base, fmap_max)
+        self.fmap_base, self.fmap_max, self.fmap_min, self.num_classes = fmap_base, fmap_max, fmap_min, num_classes
+        w = widths(image_size, start_size, fmap_base, fmap_max, fmap_min)
         self.levels = len(w)
         self.embed = (keras.layers.Embedding(num_classes, z_dim, embeddings_initializer=
                                              keras.initializers.RandomNormal(0.0, 1.0))
@@ -153,7 +154,7 @@ class PGGANGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "start_size": self.start_size,
                 "channels": self.channels, "z_dim": self.z_dim, "fmap_base": self.fmap_base,
-                "fmap_max": self.fmap_max, "num_classes": self.num_classes}
+                "fmap_max": self.fmap_max, "fmap_min": self.fmap_min, "num_classes": self.num_classes}
 
 
 @keras.saving.register_keras_serializable(package="mri_gan")
@@ -161,11 +162,11 @@ class PGGANDiscriminator(keras.Model):
     """images [N, r, r, channels] (and labels) -> one score per image [N, 1] at ``level``."""
 
     def __init__(self, image_size=128, start_size=4, channels=1, fmap_base=8192, fmap_max=512,
-                 num_classes=0, **kwargs):
+                 num_classes=0, fmap_min=1, **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.start_size, self.channels = image_size, start_size, channels
-        self.fmap_base, self.fmap_max, self.num_classes = fmap_base, fmap_max, num_classes
-        w = widths(image_size, start_size, fmap_base, fmap_max)
+        self.fmap_base, self.fmap_max, self.fmap_min, self.num_classes = fmap_base, fmap_max, fmap_min, num_classes
+        w = widths(image_size, start_size, fmap_base, fmap_max, fmap_min)
         self.levels = len(w)
         self.from_rgb = [EqualConv2D(width, 1) for width in w]
         # blocks[k - 1] takes level k (w[k] features) down to level k - 1 (w[k - 1] features)
@@ -211,7 +212,7 @@ class PGGANDiscriminator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "start_size": self.start_size,
                 "channels": self.channels, "fmap_base": self.fmap_base, "fmap_max": self.fmap_max,
-                "num_classes": self.num_classes}
+                "fmap_min": self.fmap_min, "num_classes": self.num_classes}
 
 
 def downsample_np(images: np.ndarray, factor: int) -> np.ndarray:
@@ -238,11 +239,13 @@ class PGGAN(GenerativeTask):
         cfg = self.cfg
         channels = len(cfg.sequences)
         make = lambda name: PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,  # noqa: E731
-                                           cfg.fmap_base, cfg.fmap_max, self.num_classes, name=name)
+                                           cfg.fmap_base, cfg.fmap_max, self.num_classes, cfg.fmap_min,
+                                           name=name)
         self.trained_generator = make("trained_generator")
         self.generator = make("generator") if cfg.ema_images else self.trained_generator
         self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
-                                                cfg.fmap_max, self.num_classes, name="discriminator")
+                                                cfg.fmap_max, self.num_classes, cfg.fmap_min,
+                                                name="discriminator")
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
         z = tf.zeros([1, cfg.z_dim])
         self.discriminator(self.trained_generator(z, labels), labels)

@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from mri_gan import allocator
 from mri_gan.config import TrainConfig, differences
 from mri_gan.data import slice_set, split as splits
 from mri_gan.data.preprocess import to_uint8
@@ -210,7 +211,10 @@ class Trainer:
                 train_step = self._step_function(task, batch)
                 iterator = iter(self._dataset(task, data, train_index, steps, batch, offset))
                 for step in steps:
-                    logs = {k: float(v) for k, v in train_step(next(iterator)).items()}
+                    inputs = next(iterator)
+                    if step == steps.start:  # the dataset has just reset glibc's trim threshold
+                        allocator.reassert()
+                    logs = {k: float(v) for k, v in train_step(inputs).items()}
                     bad = [k for k, v in logs.items() if not np.isfinite(v)]
                     if bad:
                         raise TrainingStopped(
