@@ -32,13 +32,14 @@ def main(repeats: int = 5) -> None:
     task.build()
     peak = matmul_peak_gflops()
     report("pggan", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, start {cfg.start_size}, "
-                           f"fmap_base {cfg.fmap_base}, fmap_max {cfg.fmap_max}, loss {cfg.pggan_loss}",
+                           f"fmap_base {cfg.fmap_base}, fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, "
+                           f"loss {cfg.pggan_loss}, XLA {cfg.jit_compile}",
            matmul_peak_gflops=peak)
     data = _random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
     for stage in task.schedule.stages:
         batch = task.make_batch(data, np.arange(stage.batch), np.random.default_rng(0), stage.first_step)
         inputs = {k: tf.constant(v) for k, v in batch.items()}
-        step = tf.function(lambda b, n=stage.batch: task.replica_step(b, n))
+        step = tf.function(lambda b, n=stage.batch: task.replica_step(b, n), jit_compile=cfg.jit_compile)
         concrete = step.get_concrete_function(inputs)
         flops = model_flops_per_call(concrete)
         seconds = timed(lambda: step(inputs)["d_loss"].numpy(), repeats)

@@ -101,6 +101,7 @@ def test_replica_parity_two_cpus(tmp_path):
         sys.path.insert(0, {str(ROOT / "tests")!r})
         from conftest import make_slices
         from mri_gan.config import resolve
+        from mri_gan.errors import UserError
         from mri_gan.training.trainer import Trainer
         data = make_slices(subjects=8, per_subject=3, size=32)
         out = []
@@ -110,8 +111,26 @@ def test_replica_parity_two_cpus(tmp_path):
             assert t.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
             t.fit()
             out.append([v.numpy() for v in t.task.generator.weights + t.task.discriminator.weights])
+        try:
+            Trainer(resolve("cdcgan", "smoke", "synthetic", {{"jit_compile": "true"}}), {str(tmp_path)!r} + "/x",
+                    strategy="mirrored", data=data)
+        except UserError as err:
+            print("refused:", err)
         print(max(float(np.max(np.abs(a - b))) for a, b in zip(*out)))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert float(proc.stdout.strip().splitlines()[-1]) <= 1e-5
+    assert "refused: --set jit_compile: XLA compiles the step for one replica" in proc.stdout
+
+
+@pytest.mark.parametrize("model,overrides", [("pggan", {}), ("pix2pix", {"dropout": "0"})])
+def test_xla_step_trains_the_same_weights(tmp_path, data, model, overrides):
+    """jit_compile=true: every growth stage and batch-norm model compiles and matches the plain
+    step (dropout off: XLA draws other random numbers)."""
+    runs = [Trainer(resolve(model, "smoke", "synthetic", {**overrides, "jit_compile": jit}), tmp_path / jit,
+                    data=data, progress=False) for jit in ("false", "true")]
+    for run in runs:
+        run.fit()
+    plain, xla = (weights(run.task) for run in runs)
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(plain, xla)) < 1e-4

@@ -82,6 +82,9 @@ class Trainer:
         self.chief = is_chief(self.strategy)
         self.batch = cfg.batch_size
         per_replica_batch(cfg.batch_size, self.strategy)  # refuse an indivisible batch early
+        if cfg.jit_compile and self.strategy.num_replicas_in_sync > 1:
+            raise UserError("--set jit_compile", f"XLA compiles the step for one replica; this strategy "
+                                                 f"has {self.strategy.num_replicas_in_sync}")
         self._signal = None
 
     # -- run directory -----------------------------------------------------------------------
@@ -142,9 +145,13 @@ class Trainer:
     def _step_function(self, task, batch: int):
         """One tf.function per segment: strategy.run(replica_step), logs reduced over replicas."""
 
+        replica_step = task.replica_step
+        if self.cfg.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+
         @tf.function
         def train_step(inputs):
-            per_replica = self.strategy.run(task.replica_step, args=(inputs, batch))
+            per_replica = self.strategy.run(replica_step, args=(inputs, batch))
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                     for k, v in per_replica.items()}
 
