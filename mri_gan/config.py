@@ -46,7 +46,7 @@ class TrainConfig:
     sample_every: int = 200
     val_every: int = 200
     keep_checkpoints: int = 3
-    jit_compile: bool = False         # XLA-compile the train step (faster; longer tracing per stage)
+    jit_compile: bool = False         # XLA-compile the train step (one replica; longer tracing)
     flip: bool = False                # augment: mirror a random half of each batch left to right (dcgan, pix2pix)
     # generative models (dcgan, cdcgan, pggan)
     z_dim: int = 100

@@ -93,7 +93,8 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
 
 
 def test_replica_parity_two_cpus(tmp_path):
-    """MirroredStrategy over 2 logical CPUs == one device with the same global batch."""
+    """MirroredStrategy over 2 logical CPUs == one device with the same global batch; XLA is
+    refused there."""
     script = textwrap.dedent(f"""
         import sys, numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]

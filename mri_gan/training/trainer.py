@@ -143,8 +143,8 @@ class Trainer:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def _step_function(self, task, batch: int):
-        """One tf.function per segment: strategy.run(replica_step), logs reduced over replicas."""
-
+        """One tf.function per segment: strategy.run(replica_step), logs reduced over replicas
+        (the replica step XLA-compiled when ``cfg.jit_compile``)."""
         replica_step = task.replica_step
         if self.cfg.jit_compile:
             replica_step = tf.function(replica_step, jit_compile=True)
