@@ -47,7 +47,7 @@ class TrainConfig:
     val_every: int = 200
     keep_checkpoints: int = 3
     jit_compile: bool = False         # XLA-compile the train step (one replica; longer tracing)
-    flip: bool = False                # augment: mirror a random half of each batch left to right (dcgan, pix2pix)
+    flip: bool = False                # augment: mirror a random half of each batch left to right
     # generative models (dcgan, cdcgan, pggan)
     z_dim: int = 100
     sequences: list[str] = field(default_factory=lambda: ["t1"])   # generated channels
@@ -227,8 +227,6 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
     if min(cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
         raise UserError("--set", "l1_lambda, ssim_lambda and lesion_weight must be >= 0")
-    if cfg.flip and cfg.model == "pggan":
-        raise UserError("--set", "flip is for dcgan, cdcgan and pix2pix")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
     if cfg.model == "cdcgan" and not cfg.conditional:

@@ -211,6 +211,19 @@ def test_make_batch_downsamples_and_fades_reals(data):
     assert set(task.batch_spec(4)) == set(mid) and set(task.batch_spec(0)) == set(stable)
 
 
+def test_flip_mirrors_a_random_half_of_the_reals_before_the_fade(data):
+    cfg = resolve("pggan", "smoke", "synthetic", {"flip": "true"})
+    task = PGGAN(cfg, {"label_names": data.label_names})
+    index = np.arange(16) % len(data)
+    plain = PGGAN(resolve("pggan", "smoke", "synthetic"), {"label_names": data.label_names})
+    for step in (0, 4):                                   # 8 stable, then 16 mid-fade
+        images = task.make_batch(data, index, np.random.default_rng(1), step)["image"]
+        reals = plain.make_batch(data, index, np.random.default_rng(1), step)["image"]
+        mirrored = np.array([np.allclose(a, b[:, ::-1]) for a, b in zip(images, reals)])
+        kept = np.array([np.allclose(a, b) for a, b in zip(images, reals)])
+        assert mirrored.any() and kept.any() and (mirrored | kept).all()
+
+
 def test_generate_shows_the_current_stage_at_full_size(data):
     cfg = resolve("pggan", "smoke", "synthetic", {"conditional": "true"})
     task = PGGAN(cfg, {"label_names": data.label_names})

@@ -285,11 +285,13 @@ class PGGAN(GenerativeTask):
         return spec
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
-        """Reals box-filtered to the stage resolution; during a fade-in they are blended with
-        their own half-resolution version by alpha, as G's output is."""
+        """Reals box-filtered to the stage resolution (half of them mirrored when ``cfg.flip``);
+        during a fade-in they are blended with their own half-resolution version by alpha, as G's
+        output is."""
         phase = self.schedule.at_step(step)
         stage = phase.stage
-        images = downsample_np(data.channels(self.cfg.sequences, index), data.size // stage.resolution)
+        images, = self.mirrored(rng, downsample_np(data.channels(self.cfg.sequences, index),
+                                                   data.size // stage.resolution))
         batch = {"label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
                  "z": self.noise(rng, len(index)),
                  "mix": rng.uniform(0.0, 1.0, len(index)).astype(np.float32)}
