@@ -211,7 +211,7 @@ def test_make_batch_downsamples_and_fades_reals(data):
     assert set(task.batch_spec(4)) == set(mid) and set(task.batch_spec(0)) == set(stable)
 
 
-def test_flip_mirrors_a_random_half_of_the_reals_before_the_fade(data):
+def test_flip_mirrors_a_random_half_of_the_reals_stable_and_fading(data):
     cfg = resolve("pggan", "smoke", "synthetic", {"flip": "true"})
     task = PGGAN(cfg, {"label_names": data.label_names})
     index = np.arange(16) % len(data)
