@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from mri_gan.errors import UserError
-from mri_gan.evaluation.classifiers import Budget, SliceCNN, downstream, two_sample_test
+from mri_gan.evaluation.classifiers import Budget, SliceCNN, downstream, fit_classifier, two_sample_test
 
 FAST = Budget(epochs=4, batch_size=32, filters=8)
 
@@ -34,6 +34,7 @@ def test_two_halves_of_one_real_set_are_indistinguishable():
     assert 0.35 <= out["accuracy"] <= 0.65
     assert out["realism"] == pytest.approx(1 - 2 * abs(out["accuracy"] - 0.5))
     assert out["n_train_per_class"] == 100 and out["n_test_per_class"] == 100
+    assert out["ci95"][0] < 0.5 < out["ci95"][1] and out["p_value"] > 0.05
 
 
 def test_real_versus_noise_is_told_apart():
@@ -43,6 +44,16 @@ def test_real_versus_noise_is_told_apart():
     assert out["accuracy"] >= 0.95
     assert out["realism"] <= 0.1
     assert out["n_test_per_class"] == 50            # the larger test class is cut to 50
+    assert out["p_value"] < 1e-6 and out["ci95"][0] > 0.85 and out["ci95"][1] <= 1.0
+    assert out["train_accuracy"] >= 0.95
+
+
+def test_a_small_set_is_trained_for_at_least_min_steps():
+    x, y = phantom_slices(40, seed=8), np.r_[np.zeros(20), np.ones(20)]
+    model = fit_classifier(x, y, 2, budget=Budget(epochs=1, batch_size=16, filters=4, min_steps=10))
+    assert int(model.optimizer.iterations) == 12    # 3 batches an epoch, 4 epochs
+    model = fit_classifier(x, y, 2, budget=Budget(epochs=1, batch_size=16, filters=4))
+    assert int(model.optimizer.iterations) == 3
 
 
 def test_downstream_runs_every_seed_and_balances_with_synthetic_images():

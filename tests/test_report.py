@@ -90,6 +90,10 @@ def test_metrics_json_has_the_design_shape(demo):
     assert {"fid", "kid", "precision", "recall", "feature_network", "definitions"} <= set(dist)
     assert dist["feature_network"] == "vgg19-mri"   # the demo's own MRI VGG19 weights
     assert 0.0 <= gen["two_sample"]["accuracy"] <= 1.0 and "definition" in gen["two_sample"]
+    low, high = gen["two_sample"]["ci95"]
+    assert low <= gen["two_sample"]["accuracy"] <= high and 0.0 <= gen["two_sample"]["p_value"] <= 1.0
+    real = sum(gen["classes"][part][c] for part in ("train", "held_out") for c in ("no_tumor", "tumor"))
+    assert gen["synthetic"]["generated"] >= real     # as many synthetic as real slices
     assert set(gen["downstream"]) == {"real", "real+synthetic", "synthetic"}
     for mode in gen["downstream"].values():
         assert "definition" in mode or "skipped" in mode

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+from scipy import stats
 from sklearn import metrics as skm
 
 from mri_gan.errors import UserError
@@ -24,7 +25,10 @@ from mri_gan.errors import UserError
 TWO_SAMPLE_DEFINITION = ("accuracy of a small CNN telling real from synthetic slices, trained on "
                          "training subjects with balanced classes and tested on held-out subjects "
                          "with balanced classes (0.5 = indistinguishable); "
-                         "realism = 1 - 2 * |accuracy - 0.5|")
+                         "realism = 1 - 2 * |accuracy - 0.5|; p_value: one-sided binomial test of "
+                         "accuracy > 0.5; ci95: 95 % Clopper-Pearson interval of the accuracy; "
+                         "train_accuracy: the classifier on its own training images (near 0.5 = it "
+                         "learnt nothing, so a test accuracy near 0.5 proves nothing)")
 
 DOWNSTREAM_DEFINITIONS = {
     "real": "classifier trained on the real (imbalanced) training split",
@@ -45,6 +49,7 @@ class Budget:
     batch_size: int = 32
     filters: int = 16
     learning_rate: float = 1e-3
+    min_steps: int = 0          # more epochs when the set is too small for this many batches
 
 
 class SliceCNN(keras.Model):
@@ -87,7 +92,8 @@ def fit_classifier(x, y, n_classes: int, seed: int = 0, budget: Budget = Budget(
     model = SliceCNN(n_classes=n_classes, filters=budget.filters, blocks=blocks)
     model.compile(optimizer=keras.optimizers.Adam(budget.learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, y, batch_size=budget.batch_size, epochs=budget.epochs, shuffle=True, verbose=0)
+    epochs = max(budget.epochs, -(-budget.min_steps // -(-len(x) // budget.batch_size)))
+    model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True, verbose=0)
     return model
 
 
@@ -106,18 +112,26 @@ def _balanced(a: np.ndarray, b: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray
 
 def two_sample_test(real_train, fake_train, real_test, fake_test, seed: int = 0,
                     budget: Budget = Budget()) -> dict:
-    """Real (0) vs synthetic (1) classification accuracy on held-out images, and realism."""
+    """Real (0) vs synthetic (1) classification accuracy on held-out images, realism, and how
+    sure the accuracy is (binomial p-value and interval, training accuracy)."""
     rng = np.random.default_rng(seed)
     sets = [_images(s) for s in (real_train, fake_train, real_test, fake_test)]
     if min(len(s) for s in sets) == 0:
         raise UserError("two-sample test", "every real / synthetic train / test set needs images")
     rtr, ftr = _balanced(sets[0], sets[1], rng)
     rte, fte = _balanced(sets[2], sets[3], rng)
-    model = fit_classifier(np.concatenate([rtr, ftr]), np.repeat([0, 1], len(rtr)), 2, seed, budget)
+    x_train, y_train = np.concatenate([rtr, ftr]), np.repeat([0, 1], len(rtr))
+    model = fit_classifier(x_train, y_train, 2, seed, budget)
     y_test = np.repeat([0, 1], len(rte))
     pred = predict_proba(model, np.concatenate([rte, fte])).argmax(axis=1)
-    accuracy = float((pred == y_test).mean())
+    right = int((pred == y_test).sum())
+    accuracy = right / len(y_test)
+    p_value = stats.binomtest(right, len(y_test), 0.5, alternative="greater").pvalue
+    ci = stats.binomtest(right, len(y_test)).proportion_ci(0.95)
+    train_accuracy = float((predict_proba(model, x_train).argmax(axis=1) == y_train).mean())
     return {"accuracy": accuracy, "realism": 1.0 - 2.0 * abs(accuracy - 0.5),
+            "p_value": float(p_value), "ci95": [float(ci.low), float(ci.high)],
+            "train_accuracy": train_accuracy,
             "n_train_per_class": len(rtr), "n_test_per_class": len(rte), "seed": seed,
             "definition": TWO_SAMPLE_DEFINITION}
 

@@ -63,7 +63,8 @@ DEFINITIONS = {
                               "held-out ones: what copying the training set would score",
     "budget": "per_class: least synthetic images per tumour class; style_steps / style_images: Gatys "
               "iterations and most images stylized by the loop run here; seeds: of the downstream classifier; "
-              "classifier: epochs, batch size, filters and learning rate of every small CNN; kid_subsets: "
+              "classifier: epochs, batch size, filters, learning rate and least optimisation steps of every small "
+              "CNN; kid_subsets: "
               "random subsets behind KID",
     "below_baseline": "metrics on which the model is worse than a trivial baseline (a model below a "
                       "baseline has learned nothing useful)",
@@ -87,9 +88,9 @@ BUDGETS = {
     "smoke": Budget("smoke", per_class=12, style_steps=2, style_images=24, seeds=(0, 1, 2),
                     classifier=classifiers.Budget(epochs=1, batch_size=16, filters=4), kid_subsets=5),
     "small": Budget("small", per_class=128, style_steps=20, style_images=256, seeds=(0, 1, 2),
-                    classifier=classifiers.Budget(epochs=5)),
+                    classifier=classifiers.Budget(epochs=5, min_steps=300)),
     "full": Budget("full", per_class=512, style_steps=100, style_images=1024, seeds=(0, 1, 2, 3, 4),
-                   classifier=classifiers.Budget(epochs=10), kid_subsets=100),
+                   classifier=classifiers.Budget(epochs=10, min_steps=600), kid_subsets=100),
 }
 
 
@@ -573,8 +574,10 @@ def _evaluate_generative(task, cfg, data, split, budget: Budget, plan: StylePlan
     conditional = bool(getattr(task, "num_classes", 0))
     run_held = task.labels_of(held) if conditional else np.full(len(held), -1, np.int32)
     counts = {b: int((real["train_y"] == b).sum()) for b in (0, 1)}
-    per_binary = {b: max(budget.per_class, max(counts.values()) - n) for b, n in counts.items()}
-    pool = _synthetic_pool(task, per_binary, 2 * budget.per_class, seed)
+    # as many synthetic as real slices, so the two-sample test learns from both sides alike
+    per_binary = {b: max(budget.per_class, max(counts.values()) - n, n + int((real["held_y"] == b).sum()))
+                  for b, n in counts.items()}
+    pool = _synthetic_pool(task, per_binary, max(2 * budget.per_class, len(train) + len(held)), seed)
 
     feature_labels = train.labels if len(set(train.labels[train.labels >= 0].tolist())) >= 2 else real["train_y"]
     feature = _feature_fn(feature_network, vgg_weights, real["train"], feature_labels, seed, budget)
@@ -589,8 +592,8 @@ def _evaluate_generative(task, cfg, data, split, budget: Budget, plan: StylePlan
     without["synthetic"] = {
         "generated": len(pool.images), "matched_to_held_out_classes": len(matched),
         "per_class": {names[c]: int((pool.run_labels == c).sum()) for c in np.unique(pool.run_labels[pool.run_labels >= 0])},
-        "definition": f"generated with seed {seed}: per tumour class the larger of {budget.per_class} and what "
-                      "balances the training split; the distribution metrics and the two-sample test use the "
+        "definition": f"generated with seed {seed}: per tumour class the largest of {budget.per_class}, what "
+                      "balances the training split and the count of its real slices; the distribution metrics and the two-sample test use the "
                       "images whose class shares follow the held-out set's, (b) all of them, (c) a class-balanced "
                       "subset"}
     without["classes"] = {"downstream": ["no_tumor", "tumor"],

@@ -123,6 +123,12 @@ def _pct(value):
     return round(100 * value, 2)
 
 
+def _interval(two_sample: dict) -> str:
+    """A two-sample test's 95 % interval of the accuracy as 'low–high' ('—' in older reports)."""
+    ci = two_sample.get("ci95")
+    return f"{fmt(ci[0])}–{fmt(ci[1])}" if ci else "—"
+
+
 def _get(d, *keys):
     for key in keys:
         if not isinstance(d, dict) or key not in d:
@@ -493,11 +499,13 @@ def _generative_blocks(m: dict) -> list:
     rows = []
     for label, t in (("synthetic", m["two_sample"]), ("synthetic + style", style.get("two_sample"))):
         if t and "accuracy" in t:
-            rows.append([label, fmt(t["accuracy"]), fmt(t["realism"]), fmt(t["n_train_per_class"]),
+            rows.append([label, fmt(t["accuracy"]), _interval(t), fmt(t.get("p_value")),
+                         fmt(t.get("train_accuracy")), fmt(t["realism"]), fmt(t["n_train_per_class"]),
                          fmt(t["n_test_per_class"])])
         elif t:
-            rows.append([label, "—", "—", "—", f"not computed: {t.get('skipped')}"])
-    blocks += [("table", ["", "accuracy", "realism", "train images per class", "test images per class"], rows),
+            rows.append([label, "—", "—", "—", "—", "—", "—", f"not computed: {t.get('skipped')}"])
+    blocks += [("table", ["", "accuracy", "95 % interval", "p (accuracy > 0.5)", "training accuracy", "realism",
+                          "train images per class", "test images per class"], rows),
                ("p", TWO_SAMPLE_DEFINITION + ".")]
     blocks.append(("h", 3, "Downstream tumour classifier"))
     classes = m["classes"]
@@ -559,8 +567,8 @@ def summary(name: str, m: dict) -> str:
     parts = [f"**{name}** ({m['run']['task']})"]
     t, d = m["two_sample"], m["distribution"]
     if "accuracy" in t:
-        parts.append(f"a real-vs-synthetic classifier is right {fmt(t['accuracy'])} of the time (realism "
-                     f"{fmt(t['realism'])})")
+        parts.append(f"a real-vs-synthetic classifier is right {fmt(t['accuracy'])} of the time (95 % interval "
+                     f"{_interval(t)}; realism {fmt(t['realism'])})")
     if "fid" in d:
         ref = m.get("distribution_reference", {})
         parts.append(f"FID {fmt(d['fid'])} ({d['feature_network']} features; real training images score "
