@@ -125,7 +125,7 @@ _PAPER = {
 PRESETS: dict[str, dict[str, dict]] = {
     "paper": {m: dict(v, log_every=50, checkpoint_every=2000, sample_every=2000, val_every=2000)
               for m, v in _PAPER.items()},
-    # a few CPU minutes that already give recognisable slices
+    # a few CPU minutes to tens of minutes (PGGAN's 128-px anatomy needs more: README)
     "quick": {
         # the paper's learning rates, one-sided label smoothing and D's minibatch std against
         # the per-class mode collapse this small data invites
