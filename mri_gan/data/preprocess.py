@@ -20,14 +20,20 @@ def robust_scale(volume: np.ndarray, mask: np.ndarray | None = None,
 
     The median, not a high percentile, fixes the scale: a bright lesion then leaves the rest
     of the brain where it is in a lesion-free subject (at 0.35, 2.9 x the median is 1)."""
+    lo, hi = robust_bounds(volume, mask, low, level)
+    return np.clip((volume - lo) / (hi - lo), 0.0, 1.0).astype(np.float32), (lo, hi)
+
+
+def robust_bounds(volume: np.ndarray, mask: np.ndarray | None = None,
+                  low: float = 0.5, level: float = MEDIAN_LEVEL) -> tuple[float, float]:
+    """The values :func:`robust_scale` maps to 0 and 1: the ``low`` percentile inside ``mask``
+    (else of the non-zero voxels, else of all), and the value that puts the median at ``level``."""
     values = volume[mask] if mask is not None and mask.any() else volume[volume != 0]
     if values.size == 0:
         values = volume.ravel()
     lo, median = (float(v) for v in np.percentile(values, [low, 50]))
     hi = lo + (median - lo) / level
-    if hi <= lo:
-        hi = lo + 1.0
-    return np.clip((volume - lo) / (hi - lo), 0.0, 1.0).astype(np.float32), (lo, hi)
+    return lo, (hi if hi > lo else lo + 1.0)
 
 
 def head_mask(image: np.ndarray, threshold: float | None = None) -> np.ndarray:

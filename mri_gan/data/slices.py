@@ -13,7 +13,7 @@ inputs like the skull-stripped volumes (BraTS) they are applied to: the brain ma
 ``preprocess.stripped_mask`` of the mean of the channels (cached on disk, see mask_cache) and
 every channel is zero outside it. ``?strip=0`` keeps the head: the mask is then
 ``preprocess.head_mask``. Each channel of a subject is rescaled like the volume readers do
-(``preprocess.robust_scale`` over the pixels inside the subject's masks: p0.5 -> 0, median -> 0.35),
+(``preprocess.robust_bounds`` over the pixels inside the subject's masks: p0.5 -> 0, median -> 0.35),
 so one subject's FLAIR is on the same scale as another's; ``?normalise=0`` keeps the stored
 values / 255.
 """
@@ -32,7 +32,7 @@ import numpy as np
 from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
-from mri_gan.data.preprocess import head_mask, robust_scale, stripped_mask
+from mri_gan.data.preprocess import head_mask, robust_bounds, stripped_mask
 from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
@@ -125,7 +125,7 @@ class SlicesReader(FileReader):
             inside = np.concatenate([u[..., c][m] for u, m in zip(units, masks)])
             if not inside.size:
                 inside = np.concatenate([u[..., c].ravel() for u in units])
-            _, (lo, hi) = robust_scale(inside)  # bounds only: the slices are scaled below
+            lo, hi = robust_bounds(inside)
             for u, o in zip(units, out):
                 o[..., c] = np.clip((u[..., c] - lo) / (hi - lo), 0.0, 1.0)
         return out

@@ -30,7 +30,7 @@ from scipy import linalg
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.neighbors import NearestNeighbors
 
-from mri_gan.data.preprocess import robust_scale
+from mri_gan.data.preprocess import robust_bounds
 from mri_gan.errors import UserError
 
 SCALE = "[0, 1]"
@@ -223,14 +223,14 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
 
     3-D SSIM is the 2-D SSIM map of every slice along ``axis`` (axial for RAS NIfTI) averaged
     over all mask pixels of the volume. Intensities map to [0, 1] by ``input_range`` or, when
-    None, by ``preprocess.robust_scale`` of the target inside the mask (applied to both).
+    None, by ``preprocess.robust_bounds`` of the target inside the mask (applied to both).
     """
     p, t = np.asarray(pred_vol, np.float32), np.asarray(target_vol, np.float32)
     if p.shape != t.shape or p.ndim != 3:
         raise ValueError(f"expected two 3-D volumes of one shape, got {p.shape} and {t.shape}")
     m = np.ones(t.shape, bool) if mask_vol is None else np.asarray(mask_vol, bool)
     if input_range is None:
-        _, input_range = robust_scale(t, m if m.any() else None)
+        input_range = robust_bounds(t, m if m.any() else None)
         scale = ("[0, 1] by the target's robust scale inside the mask (p0.5 -> 0, median -> "
                  "0.35), clipped")
     else:
