@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 SETTINGS = {_M_MMAP_THRESHOLD: 32 << 20,      # blocks up to 32 MiB from the heap (glibc adapts up to that)
@@ -24,13 +25,20 @@ SETTINGS = {_M_MMAP_THRESHOLD: 32 << 20,      # blocks up to 32 MiB from the hea
 _kept = False
 
 
+@functools.cache
+def _mallopt():
+    """libc's mallopt, or None where there is none (found once: find_library may run ldconfig)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Apply ``SETTINGS`` with mallopt; True when glibc accepted all of them."""
     global _kept
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError, TypeError):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
     _kept = all(mallopt(param, value) == 1 for param, value in SETTINGS.items())
     return _kept
