@@ -106,6 +106,8 @@ def detect_kind(path: Path) -> str:
             return "brats"
         if name.endswith(".dcm"):
             return "dicom"
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            return "folder"
         raise UserError(path, "cannot tell the data source kind of this file; prefix it with KIND:")
     files = [p for p in path.rglob("*") if p.is_file()]
     names = [p.name.lower() for p in files]
