@@ -63,9 +63,8 @@ DEFINITIONS = {
                               "held-out ones: what copying the training set would score",
     "budget": "per_class: least synthetic images per tumour class; style_steps / style_images: Gatys "
               "iterations and most images stylized by the loop run here; seeds: of the downstream classifier; "
-              "classifier: epochs, batch size, filters, learning rate and least optimisation steps of every small "
-              "CNN; kid_subsets: "
-              "random subsets behind KID",
+              "classifier: epochs, batch size, filters, learning rate and least optimisation steps of every "
+              "small CNN; kid_subsets: random subsets behind KID",
     "below_baseline": "metrics on which the model is worse than a trivial baseline (a model below a "
                       "baseline has learned nothing useful)",
 }
@@ -593,9 +592,9 @@ def _evaluate_generative(task, cfg, data, split, budget: Budget, plan: StylePlan
         "generated": len(pool.images), "matched_to_held_out_classes": len(matched),
         "per_class": {names[c]: int((pool.run_labels == c).sum()) for c in np.unique(pool.run_labels[pool.run_labels >= 0])},
         "definition": f"generated with seed {seed}: per tumour class the largest of {budget.per_class}, what "
-                      "balances the training split and the count of its real slices; the distribution metrics and the two-sample test use the "
-                      "images whose class shares follow the held-out set's, (b) all of them, (c) a class-balanced "
-                      "subset"}
+                      "balances the training split and the count of its real slices; the distribution metrics "
+                      "and the two-sample test use the images whose class shares follow the held-out set's, "
+                      "(b) all of them, (c) a class-balanced subset"}
     without["classes"] = {"downstream": ["no_tumor", "tumor"],
                           **{name: {"no_tumor": int((real[f"{part}_y"] == 0).sum()),
                                     "tumor": int((real[f"{part}_y"] == 1).sum())}
