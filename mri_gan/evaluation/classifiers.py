@@ -49,7 +49,7 @@ class Budget:
     batch_size: int = 32
     filters: int = 16
     learning_rate: float = 1e-3
-    min_steps: int = 0          # more epochs when the set is too small for this many batches
+    min_steps: int = 0          # least optimisation steps: a small set gets more epochs
 
 
 class SliceCNN(keras.Model):
@@ -92,7 +92,8 @@ def fit_classifier(x, y, n_classes: int, seed: int = 0, budget: Budget = Budget(
     model = SliceCNN(n_classes=n_classes, filters=budget.filters, blocks=blocks)
     model.compile(optimizer=keras.optimizers.Adam(budget.learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    epochs = max(budget.epochs, -(-budget.min_steps // -(-len(x) // budget.batch_size)))
+    batches = -(-len(x) // budget.batch_size)
+    epochs = max(budget.epochs, -(-budget.min_steps // batches))
     model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True, verbose=0)
     return model
 
