@@ -2,11 +2,14 @@
 
 For every stage: images/s of one training step (D step with gradient penalty, then G step) as
 median / min / max after warm-up, at that stage's batch; FLOPs per image from the traced graph,
-achieved GFLOP/s and their ratio to the fp32 matmul peak measured in the same process.
+achieved GFLOP/s and their ratio to the fp32 matmul peak measured in the same process. Measured
+under the preset's own setting (bf16 mixed precision, no XLA) and, for comparison, float32 with
+and without XLA.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -15,6 +18,8 @@ from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_me
 from mri_gan.config import resolve
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.pggan import PGGAN
+
+SETTINGS = [{}, {"precision": "float32"}, {"precision": "float32", "jit_compile": "true"}]
 
 
 def _random_slices(n: int, size: int) -> SliceSet:
@@ -26,30 +31,36 @@ def _random_slices(n: int, size: int) -> SliceSet:
                     np.zeros(n, bool), "random", "random")
 
 
-def main(repeats: int = 5) -> None:
-    cfg = resolve("pggan", "quick", "random")
+def measure(overrides: dict, peak: float, repeats: int = 5) -> None:
+    cfg = resolve("pggan", "quick", "random", overrides)
+    keras.mixed_precision.set_global_policy(cfg.precision)
     task = PGGAN(cfg, {"label_names": ["a"]})
     task.build()
-    peak = matmul_peak_gflops()
-    report("pggan", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, start {cfg.start_size}, "
-                           f"fmap_base {cfg.fmap_base}, fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, "
-                           f"loss {cfg.pggan_loss}, XLA {cfg.jit_compile}",
-           matmul_peak_gflops=peak)
+    setting = f"{cfg.precision}{', XLA' if cfg.jit_compile else ''}"
+    report(f"pggan {setting}", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, start {cfg.start_size}, "
+                                      f"fmap_base {cfg.fmap_base}, fmap_max {cfg.fmap_max}, "
+                                      f"fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
     data = _random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
     for stage in task.schedule.stages:
         batch = task.make_batch(data, np.arange(stage.batch), np.random.default_rng(0), stage.first_step)
         inputs = {k: tf.constant(v) for k, v in batch.items()}
         step = tf.function(lambda b, n=stage.batch: task.replica_step(b, n), jit_compile=cfg.jit_compile)
-        concrete = step.get_concrete_function(inputs)
-        flops = model_flops_per_call(concrete)
+        flops = model_flops_per_call(step.get_concrete_function(inputs))
         seconds = timed(lambda: step(inputs)["d_loss"].numpy(), repeats)
-        rates = rate_stats(seconds, stage.batch)
-        name = f"pggan stage {stage.index} ({stage.resolution}x{stage.resolution} " \
+        name = f"pggan {setting} stage {stage.index} ({stage.resolution}x{stage.resolution} " \
                f"{'fade-in' if stage.fading else 'stable'}, batch {stage.batch})"
-        figures = {"images_per_s": rates}
+        figures = {"images_per_s": rate_stats(seconds, stage.batch)}
         if flops:
             achieved = flops / min(seconds) / 1e9
             figures.update(flops_per_image=flops / stage.batch, achieved_gflops=achieved,
                            ratio_to_peak=achieved / peak)
         report(name, **figures)
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def main() -> None:
+    peak = matmul_peak_gflops()
+    report("pggan", matmul_peak_gflops=peak)
+    for overrides in SETTINGS:
+        measure(overrides, peak)
     report("pggan", peak_memory_mb=peak_memory_mb())

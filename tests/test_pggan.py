@@ -313,6 +313,41 @@ def test_generator_is_the_running_average_of_the_trained_one(data):
     assert "trained_generator_weights" not in plain.trackables()
 
 
+def _first_step(data, precision: str, step: int) -> tuple[dict, list]:
+    """Logs and trained-generator weights after one step at ``step`` of the smoke schedule."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        task = PGGAN(resolve("pggan", "smoke", "synthetic", {"precision": precision}),
+                     {"label_names": data.label_names})
+        keras.utils.set_random_seed(0)
+        task.build()
+        batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), step)
+        logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
+        assert all(v.dtype == tf.float32 for v in task.trained_generator.weights + task.discriminator.weights)
+        images = task.generate(task.noise(np.random.default_rng(1), 3))
+        assert images.dtype == np.float32 and np.isfinite(images).all()
+        return {k: float(v) for k, v in logs.items()}, [v.numpy() for v in task.trained_generator.weights]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize("step", [0, 3])                  # 8x8 stable, 16x16 mid-fade
+def test_bf16_step_computes_the_float32_step(data, step):
+    """The quick preset trains in bf16: its losses, penalty and G's update match float32's to bf16
+    precision (float32 variables, float32 samples)."""
+    ref_logs, ref_weights = _first_step(data, "float32", step)
+    logs, weights = _first_step(data, "mixed_bfloat16", step)
+    for key in ("d_loss", "g_loss", "gradient_penalty", "real_score", "fake_score"):
+        assert logs[key] == pytest.approx(ref_logs[key], rel=0.05, abs=0.05), key
+    start = PGGAN(resolve("pggan", "smoke", "synthetic"), {"label_names": data.label_names})
+    keras.utils.set_random_seed(0)
+    start.build()
+    for before, ref, got in zip(start.trained_generator.weights, ref_weights, weights):
+        ref_move, move = ref - before.numpy(), got - before.numpy()
+        if ref_move.size > 1 and np.abs(ref_move).max() > 0:
+            assert np.corrcoef(ref_move.ravel(), move.ravel())[0, 1] > 0.8   # Adam: ~sign(grad)
+
+
 def weights(task):
     nets = task.generator, task.trained_generator, task.discriminator
     return [v.numpy() for net in nets for v in net.weights]
