@@ -145,7 +145,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                         checkpoint_every=500, sample_every=250, val_every=250),
         # 16000 images per stage, batch 64 up to 32 px, 32 at 64 px, 16 at 128 px (growth ends at
         # step 3750), then 4000 steps at 128 stable; mirror augmentation; widths 128 / 128 / 64 /
-        # 32 / 16 / 16 at 4 ... 128 px; bf16 (AVX-512 BF16 / AMX: steps 1.5-2.5x faster than in
+        # 32 / 16 / 16 at 4 ... 128 px; bf16 (AVX-512 BF16 / AMX: steps 1.4-2.5x faster than in
         # float32, which XLA slows here): about 45 min on 2 cores
         "pggan": dict(image_size=128, batch_size=16, max_batch_size=64, steps=7750,
                       images_per_stage=16000, flip=True, precision="mixed_bfloat16",
