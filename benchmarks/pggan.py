@@ -37,9 +37,9 @@ def measure(overrides: dict, peak: float, repeats: int = 5) -> None:
     task = PGGAN(cfg, {"label_names": ["a"]})
     task.build()
     setting = f"{cfg.precision}{', XLA' if cfg.jit_compile else ''}"
-    report(f"pggan {setting}", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, start {cfg.start_size}, "
-                                      f"fmap_base {cfg.fmap_base}, fmap_max {cfg.fmap_max}, "
-                                      f"fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
+    report(f"pggan {setting}", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, "
+                                      f"start {cfg.start_size}, fmap_base {cfg.fmap_base}, "
+                                      f"fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
     data = _random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
     for stage in task.schedule.stages:
         batch = task.make_batch(data, np.arange(stage.batch), np.random.default_rng(0), stage.first_step)

@@ -321,6 +321,8 @@ def _first_step(data, precision: str, step: int) -> tuple[dict, list]:
                      {"label_names": data.label_names})
         keras.utils.set_random_seed(0)
         task.build()
+        want = keras.mixed_precision.Policy(precision).compute_dtype
+        assert task.discriminator.from_rgb[0].compute_dtype == want
         batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), step)
         logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
         assert all(v.dtype == tf.float32 for v in task.trained_generator.weights + task.discriminator.weights)
