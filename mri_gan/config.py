@@ -16,6 +16,7 @@ from mri_gan.errors import UserError
 MODELS = ("dcgan", "cdcgan", "pix2pix", "pggan")
 PRESET_NAMES = ("paper", "quick", "smoke")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+AUGMENTATIONS = ("translation", "cutout", "color")   # pggan's DiffAugment policies
 
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
@@ -82,6 +83,7 @@ class TrainConfig:
     drift_weight: float = 0.001       # wgan-gp only
     ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
     conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
+    augment: str = ""                 # pggan: D sees both sets through translation,cutout,color (DiffAugment)
 
     def __post_init__(self):
         if self.model == "cdcgan":
@@ -232,6 +234,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", "l1_lambda, ssim_lambda and lesion_weight must be >= 0")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
+    if cfg.augment and cfg.model != "pggan":
+        raise UserError("--set", f"augment is for pggan, not {cfg.model}")
     if cfg.model == "cdcgan" and not cfg.conditional:
         raise UserError("--set", "cdcgan is always conditional (train dcgan for an unconditional model)")
     if cfg.model == "pggan":
@@ -249,6 +253,15 @@ def _validate_pggan(cfg: TrainConfig) -> None:
         raise UserError("--set", f"pggan_loss={cfg.pggan_loss!r} (known: wgan-gp, nonsaturating)")
     if cfg.gp_weight < 0 or cfg.drift_weight < 0 or cfg.ema_images < 0:
         raise UserError("--set", "gp_weight, drift_weight and ema_images must be >= 0")
+    unknown = set(augmentations(cfg)) - set(AUGMENTATIONS)
+    if unknown:
+        raise UserError("--set", f"augment={cfg.augment!r}: unknown {', '.join(sorted(unknown))} "
+                                 f"(known: {', '.join(AUGMENTATIONS)})")
+
+
+def augmentations(cfg: TrainConfig) -> tuple[str, ...]:
+    """The DiffAugment policies ``cfg.augment`` names ('translation,cutout,color' -> 3 names)."""
+    return tuple(name.strip() for name in cfg.augment.split(",") if name.strip())
 
 
 def differences(saved: TrainConfig, new: TrainConfig) -> list[str]:

@@ -247,6 +247,10 @@ def test_config_refusals():
         resolve("pggan", "smoke", "phantom", {"pggan_loss": "hinge"})
     with pytest.raises(UserError, match="start_size"):
         resolve("pggan", "smoke", "phantom", {"start_size": "32"})
+    with pytest.raises(UserError, match="augment is for pggan, not dcgan"):
+        resolve("dcgan", "smoke", "phantom", {"augment": "translation"})
+    with pytest.raises(UserError, match="augment='translation,rotate': unknown rotate"):
+        resolve("pggan", "smoke", "phantom", {"augment": "translation,rotate"})
     assert resolve("cdcgan", "smoke", "phantom").conditional
     assert resolve("pggan", "smoke", "phantom", {"image_size": "64"}).image_size == 64
 
@@ -269,6 +273,32 @@ def test_one_step_per_loss_moves_both_networks(data, loss):
     grown = task.trained_generator.blocks[0][0].weights + task.trained_generator.to_rgb[1].weights
     index = {id(v): i for i, v in enumerate(task.trained_generator.weights)}
     assert all(np.array_equal(before[0][index[id(v)]], v.numpy()) for v in grown)
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
+def test_diffaugment_is_what_d_sees_of_reals_and_fakes(data, loss):
+    """The step with augmentation parameters that are the identity is the plain step; with random
+    ones, D's scores and the update differ; batches carry the parameters their spec declares."""
+    def first_step(augment, identity):
+        task = PGGAN(resolve("pggan", "smoke", "synthetic", {"pggan_loss": loss, "augment": augment}),
+                     {"label_names": data.label_names})
+        keras.utils.set_random_seed(0)
+        task.build()
+        batch = task.make_batch(data, np.arange(8), np.random.default_rng(0), 3)   # 16 px mid-fade
+        assert set(task.batch_spec(3)) == set(batch)
+        if augment:
+            assert batch["augment"].shape == (8, 3, 6)
+            batch["augment"] = np.full_like(batch["augment"], 0.5) if identity else batch["augment"]
+        logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
+        return {k: float(v) for k, v in logs.items()}, [v.numpy() for v in task.discriminator.weights]
+
+    plain_logs, plain_d = first_step("", False)
+    same_logs, same_d = first_step("translation,color", True)
+    moved_logs, moved_d = first_step("translation,cutout,color", False)
+    assert same_logs == pytest.approx(plain_logs, rel=1e-5, abs=1e-6)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(plain_d, same_d))
+    assert moved_logs["real_score"] != pytest.approx(plain_logs["real_score"], rel=1e-3)
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(plain_d, moved_d))
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])

@@ -7,8 +7,10 @@ minibatch standard deviation before D's last block, equalised learning rate (wei
 from N(0, 1) and scaled by He's constant at run time), no batch normalisation. WGAN-GP with
 drift penalty by default; the non-saturating logistic loss with Mescheder et al.'s R1 penalty
 (gp_weight / 2 x |grad D|^2 on the reals, Karras et al.'s "simplegp") as an option. Samples
-come from a running average of the trained generator's weights (Karras et al.'s Gs). Conditional by label when ``cfg.conditional``: a label embedding joins the latent
-in G and a projection term joins D's score. The growth schedule lives in pggan_schedule.
+come from a running average of the trained generator's weights (Karras et al.'s Gs).
+Conditional by label when ``cfg.conditional``: a label embedding joins the latent in G and a
+projection term joins D's score. With ``cfg.augment``, D sees reals and fakes through
+DiffAugment. The growth schedule lives in pggan_schedule.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from mri_gan import losses
+from mri_gan.config import augmentations
 from mri_gan.data.slice_set import SliceSet
+from mri_gan.models import diffaugment
 from mri_gan.models.layers import minibatch_stddev
 from mri_gan.models.pggan_schedule import GrowthSchedule
 from mri_gan.models.task import GenerativeTask, tile
@@ -231,6 +235,7 @@ class PGGAN(GenerativeTask):
     def __init__(self, cfg, meta):
         super().__init__(cfg, meta)
         self.schedule = GrowthSchedule.from_config(cfg)
+        self.augmentations = augmentations(cfg)
 
     def build(self) -> None:
         """``trained_generator`` is the network the optimiser trains; ``generator``, where every
@@ -282,12 +287,15 @@ class PGGAN(GenerativeTask):
                 "mix": tf.TensorSpec([None], tf.float32)}
         if stage.fading:
             spec["alpha"] = tf.TensorSpec([None], tf.float32)
+        if self.augmentations:
+            spec["augment"] = tf.TensorSpec([None, 3, diffaugment.PARAMETERS], tf.float32)
         return spec
 
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         """Reals box-filtered to the stage resolution (half of them mirrored when ``cfg.flip``);
         during a fade-in they are blended with their own half-resolution version by alpha, as G's
-        output is."""
+        output is. With ``cfg.augment``, the DiffAugment parameters of the reals, D's fakes and G's
+        fakes."""
         phase = self.schedule.at_step(step)
         stage = phase.stage
         images, = self.mirrored(rng, downsample_np(data.channels(self.cfg.sequences, index),
@@ -300,6 +308,8 @@ class PGGAN(GenerativeTask):
             images = (1 - phase.alpha) * low + phase.alpha * images
             batch["alpha"] = np.full(len(index), phase.alpha, np.float32)
         batch["image"] = images.astype(np.float32)
+        if self.augmentations:
+            batch["augment"] = rng.uniform(0, 1, (len(index), 3, diffaugment.PARAMETERS)).astype(np.float32)
         return batch
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -344,8 +354,8 @@ class PGGAN(GenerativeTask):
         alpha = batch.get("alpha")
         labels = batch["label"] if self.num_classes else None
         average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
-
-        fake = G(batch["z"], labels, level=level, alpha=alpha, training=True)
+        real = self._seen(real, batch, 0)
+        fake = self._seen(G(batch["z"], labels, level=level, alpha=alpha, training=True), batch, 1)
         with tf.GradientTape() as tape:
             real_scores = D(real, labels, level=level, alpha=alpha, training=True)
             fake_scores = D(fake, labels, level=level, alpha=alpha, training=True)
@@ -353,8 +363,8 @@ class PGGAN(GenerativeTask):
             d_loss = average(self._adversarial(real_scores, fake_scores) + penalty)
         self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
         with tf.GradientTape() as tape:
-            g_scores = D(G(batch["z"], labels, level=level, alpha=alpha, training=True), labels, level=level,
-                         alpha=alpha, training=True)
+            g_scores = D(self._seen(G(batch["z"], labels, level=level, alpha=alpha, training=True), batch, 2),
+                         labels, level=level, alpha=alpha, training=True)
             g_loss = average(self._generator_loss(g_scores))
         self._apply(self.g_opt, tape, g_loss, G.trainable_variables)
         self._update_average(global_batch)
@@ -369,6 +379,13 @@ class PGGAN(GenerativeTask):
                 "fake_score": average(tf.reshape(tf.cast(fake_scores, tf.float32), [-1])),
                 "alpha": average(ones * (alpha if alpha is not None else 1.0)),
                 "resolution": average(ones * float(resolution))}
+
+    def _seen(self, images, batch: dict, k: int):
+        """What D sees of ``images``: themselves, or with ``cfg.augment`` their DiffAugment by the
+        batch's k-th parameter set (0 reals, 1 D's fakes, 2 G's fakes)."""
+        if not self.augmentations:
+            return images
+        return diffaugment.augment(images, batch["augment"][:, k], self.augmentations)
 
     def _update_average(self, global_batch: int) -> None:
         """generator <- running average of trained_generator (every replica holds the same values;
