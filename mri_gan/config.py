@@ -83,7 +83,7 @@ class TrainConfig:
     drift_weight: float = 0.001       # wgan-gp only
     ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
     conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
-    augment: str = ""                 # pggan: D sees both sets through translation,cutout,color (DiffAugment)
+    augment: str = ""                 # pggan DiffAugment: any of translation,cutout,color
 
     def __post_init__(self):
         if self.model == "cdcgan":

@@ -288,7 +288,8 @@ def test_diffaugment_is_what_d_sees_of_reals_and_fakes(data, loss):
         assert set(task.batch_spec(3)) == set(batch)
         if augment:
             assert batch["augment"].shape == (8, 3, 6)
-            batch["augment"] = np.full_like(batch["augment"], 0.5) if identity else batch["augment"]
+        if identity:
+            batch["augment"] = np.full_like(batch["augment"], 0.5)
         logs = task.replica_step({k: tf.constant(v) for k, v in batch.items()}, 8)
         return {k: float(v) for k, v in logs.items()}, [v.numpy() for v in task.discriminator.weights]
 
