@@ -17,6 +17,7 @@ MODELS = ("dcgan", "cdcgan", "pix2pix", "pggan")
 PRESET_NAMES = ("paper", "quick", "smoke")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 AUGMENTATIONS = ("translation", "cutout", "color")   # pggan's DiffAugment policies
+UPSAMPLINGS = ("nearest", "bilinear")                # pggan G's feature upsampling
 
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
@@ -84,6 +85,7 @@ class TrainConfig:
     ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
     conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
     augment: str = ""                 # pggan DiffAugment: any of translation,cutout,color
+    upsampling: str = "nearest"       # pggan G's blocks: nearest (Karras et al.) | bilinear
 
     def __post_init__(self):
         if self.model == "cdcgan":
@@ -236,6 +238,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
     if cfg.augment and cfg.model != "pggan":
         raise UserError("--set", f"augment is for pggan, not {cfg.model}")
+    if cfg.upsampling != "nearest" and cfg.model != "pggan":
+        raise UserError("--set", f"upsampling is for pggan, not {cfg.model}")
     if cfg.model == "cdcgan" and not cfg.conditional:
         raise UserError("--set", "cdcgan is always conditional (train dcgan for an unconditional model)")
     if cfg.model == "pggan":
@@ -253,6 +257,8 @@ def _validate_pggan(cfg: TrainConfig) -> None:
         raise UserError("--set", f"pggan_loss={cfg.pggan_loss!r} (known: wgan-gp, nonsaturating)")
     if cfg.gp_weight < 0 or cfg.drift_weight < 0 or cfg.ema_images < 0:
         raise UserError("--set", "gp_weight, drift_weight and ema_images must be >= 0")
+    if cfg.upsampling not in UPSAMPLINGS:
+        raise UserError("--set", f"upsampling={cfg.upsampling!r} (known: {', '.join(UPSAMPLINGS)})")
     unknown = set(augmentations(cfg)) - set(AUGMENTATIONS)
     if unknown:
         raise UserError("--set", f"augment={cfg.augment!r}: unknown {', '.join(sorted(unknown))} "

@@ -14,7 +14,7 @@ from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.layers import minibatch_stddev
 from mri_gan.models.pggan import (PGGAN, EqualConv2D, EqualDense, PGGANDiscriminator, PGGANGenerator,
-                                  downsample, pixel_norm, upsample, widths)
+                                  downsample, pixel_norm, upsample, upsample_bilinear, widths)
 from mri_gan.models.pggan_schedule import GrowthSchedule
 from mri_gan.training.trainer import Trainer
 
@@ -129,6 +129,28 @@ def test_pixel_norm_and_minibatch_stddev():
     assert minibatch_stddev(tf.zeros([3, 2, 2, 1])).shape == (3, 2, 2, 2)   # group of 3
 
 
+def test_bilinear_upsampling_interpolates_between_pixel_centres():
+    x = tf.constant([[0.0, 4.0], [8.0, 12.0]])[None, :, :, None]
+    want = [[0, 1, 3, 4], [2, 3, 5, 6], [6, 7, 9, 10], [8, 9, 11, 12]]   # edges clamped
+    np.testing.assert_allclose(upsample_bilinear(x)[0, :, :, 0], want, atol=1e-6)
+    half = upsample_bilinear(tf.cast(tf.random.normal([2, 3, 5, 4], seed=6), tf.bfloat16))
+    assert half.dtype == tf.bfloat16 and half.shape == (2, 6, 10, 4)
+
+
+def test_bilinear_generator_differs_only_inside_the_blocks():
+    """Same weights: equal at the start resolution, different once a block upsamples features,
+    and the fade-in's skip path stays nearest (as the reals' fade is)."""
+    keras.utils.set_random_seed(0)
+    near = PGGANGenerator(32, 4, 1, z_dim=8, fmap_base=32, fmap_max=16)
+    bil = PGGANGenerator(32, 4, 1, z_dim=8, fmap_base=32, fmap_max=16, upsampling="bilinear")
+    z = tf.random.normal([3, 8], seed=7)
+    near(z), bil(z)
+    bil.set_weights(near.get_weights())
+    np.testing.assert_array_equal(near(z, level=0), bil(z, level=0))
+    assert float(tf.reduce_max(tf.abs(near(z, level=2) - bil(z, level=2)))) > 1e-3
+    np.testing.assert_array_equal(bil(z, level=2, alpha=tf.zeros([3])), upsample(bil(z, level=1)))
+
+
 @pytest.fixture(scope="module")
 def nets():
     keras.utils.set_random_seed(0)
@@ -180,7 +202,7 @@ def test_conditional_generator_depends_on_label(nets):
 
 @pytest.mark.parametrize("cls,kwargs", [
     (PGGANGenerator, dict(image_size=32, start_size=8, channels=2, z_dim=8, fmap_base=32, fmap_max=16,
-                          num_classes=3, fmap_min=4)),
+                          num_classes=3, fmap_min=4, upsampling="bilinear")),
     (PGGANDiscriminator, dict(image_size=32, start_size=8, channels=2, fmap_base=32, fmap_max=16,
                               num_classes=3, fmap_min=4)),
     (EqualConv2D, dict(filters=3, kernel_size=1, gain=1.0)), (EqualDense, dict(units=5, gain=0.5))])
@@ -251,6 +273,10 @@ def test_config_refusals():
         resolve("dcgan", "smoke", "phantom", {"augment": "translation"})
     with pytest.raises(UserError, match="augment='translation,rotate': unknown rotate"):
         resolve("pggan", "smoke", "phantom", {"augment": "translation,rotate"})
+    with pytest.raises(UserError, match="upsampling is for pggan, not dcgan"):
+        resolve("dcgan", "smoke", "phantom", {"upsampling": "bilinear"})
+    with pytest.raises(UserError, match="upsampling='bicubic' .known: nearest, bilinear"):
+        resolve("pggan", "smoke", "phantom", {"upsampling": "bicubic"})
     assert resolve("cdcgan", "smoke", "phantom").conditional
     assert resolve("pggan", "smoke", "phantom", {"image_size": "64"}).image_size == 64
 

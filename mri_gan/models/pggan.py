@@ -49,6 +49,15 @@ def upsample(x, factor: int = 2):
     return keras.ops.repeat(keras.ops.repeat(x, factor, axis=1), factor, axis=2)
 
 
+def upsample_bilinear(x):
+    """2x bilinear upsampling of [N, H, W, C] (edges clamped), in the dtype of ``x``."""
+    h, w = x.shape[1], x.shape[2]
+    return keras.ops.cast(keras.ops.image.resize(x, (2 * h, 2 * w), interpolation="bilinear"), x.dtype)
+
+
+UPSAMPLING = {"nearest": upsample, "bilinear": upsample_bilinear}
+
+
 def downsample(x):
     """2x2 average pooling of [N, H, W, C]."""
     return keras.ops.average_pool(x, 2, 2, "valid")
@@ -117,10 +126,11 @@ class PGGANGenerator(keras.Model):
     Linear output (no tanh, as in Karras et al.); ``PGGAN.generate`` clips to [-1, 1]."""
 
     def __init__(self, image_size=128, start_size=4, channels=1, z_dim=512, fmap_base=8192,
-                 fmap_max=512, num_classes=0, fmap_min=1, **kwargs):
+                 fmap_max=512, num_classes=0, fmap_min=1, upsampling="nearest", **kwargs):
         super().__init__(**kwargs)
         self.image_size, self.start_size, self.channels, self.z_dim = image_size, start_size, channels, z_dim
         self.fmap_base, self.fmap_max, self.fmap_min, self.num_classes = fmap_base, fmap_max, fmap_min, num_classes
+        self.upsampling = upsampling
         w = widths(image_size, start_size, fmap_base, fmap_max, fmap_min)
         self.levels = len(w)
         self.embed = (keras.layers.Embedding(num_classes, z_dim, embeddings_initializer=
@@ -147,7 +157,7 @@ class PGGANGenerator(keras.Model):
         x = pixel_norm(leaky(self.start_conv(x)))
         previous = x
         for block in self.blocks[:level]:
-            previous, x = x, upsample(x)
+            previous, x = x, UPSAMPLING[self.upsampling](x)
             for conv in block:
                 x = pixel_norm(leaky(conv(x)))
         image = self.to_rgb[level](x)
@@ -158,7 +168,8 @@ class PGGANGenerator(keras.Model):
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "start_size": self.start_size,
                 "channels": self.channels, "z_dim": self.z_dim, "fmap_base": self.fmap_base,
-                "fmap_max": self.fmap_max, "fmap_min": self.fmap_min, "num_classes": self.num_classes}
+                "fmap_max": self.fmap_max, "fmap_min": self.fmap_min, "num_classes": self.num_classes,
+                "upsampling": self.upsampling}
 
 
 @keras.saving.register_keras_serializable(package="mri_gan")
@@ -245,7 +256,7 @@ class PGGAN(GenerativeTask):
         channels = len(cfg.sequences)
         make = lambda name: PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,  # noqa: E731
                                            cfg.fmap_base, cfg.fmap_max, self.num_classes, cfg.fmap_min,
-                                           name=name)
+                                           cfg.upsampling, name=name)
         self.trained_generator = make("trained_generator")
         self.generator = make("generator") if cfg.ema_images else self.trained_generator
         self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
