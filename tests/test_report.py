@@ -268,3 +268,22 @@ def test_imputation_run_is_scored_per_target_beside_baselines(tmp_path):
     test_slices = sum(t["per_subject"][s]["slices"] for t in paired["targets"].values() for s in t["per_subject"])
     assert sum(s["slices"] for s in paired["per_subject"].values()) == test_slices   # pooled over targets
     assert ev.metrics["style"]["applied"] is False and "with_style" not in ev.metrics
+
+
+def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):
+    """The real-vs-synthetic CNN gets ``budget.two_sample``, the other CNNs ``budget.classifier``."""
+    from dataclasses import replace
+
+    from mri_gan.evaluation import classifiers
+    from mri_gan.evaluation.evaluate import BUDGETS, evaluate_run
+
+    out, _ = demo
+    fit, seen = classifiers.fit_classifier, []
+    monkeypatch.setattr(classifiers, "fit_classifier",
+                        lambda x, y, n, seed=0, budget=classifiers.Budget(): seen.append(budget.filters)
+                        or fit(x, y, n, seed, budget))
+    budget = replace(BUDGETS["smoke"], two_sample=classifiers.Budget(epochs=1, batch_size=16, filters=3))
+    ev = evaluate_run(out / "cdcgan", budget=budget, vgg_weights="none", command="test")
+    assert seen.count(3) == 1 and set(seen) == {3, BUDGETS["smoke"].classifier.filters}
+    assert ev.metrics["budget"]["two_sample"]["filters"] == 3
+    assert ev.metrics["two_sample"]["n_train_per_class"] > 0

@@ -63,8 +63,9 @@ DEFINITIONS = {
                               "held-out ones: what copying the training set would score",
     "budget": "per_class: least synthetic images per tumour class; style_steps / style_images: Gatys "
               "iterations and most images stylized by the loop run here; seeds: of the downstream classifier; "
-              "classifier: epochs, batch size, filters, learning rate and least optimisation steps of every "
-              "small CNN; kid_subsets: random subsets behind KID",
+              "classifier: epochs, batch size, filters, learning rate and least optimisation steps of the "
+              "downstream and feature CNNs; two_sample: the same for the real-vs-synthetic CNN; "
+              "kid_subsets: random subsets behind KID",
     "below_baseline": "metrics on which the model is worse than a trivial baseline (a model below a "
                       "baseline has learned nothing useful)",
 }
@@ -81,15 +82,20 @@ class Budget:
     seeds: tuple[int, ...]          # downstream classifier seeds
     classifier: classifiers.Budget = field(default_factory=classifiers.Budget)
     kid_subsets: int = 50
+    # real vs synthetic: trained until it fits its training images, or a near-0.5 accuracy proves nothing
+    two_sample: classifiers.Budget = field(default_factory=lambda: classifiers.Budget(epochs=30, filters=32,
+                                                                                      min_steps=2000))
 
 
 BUDGETS = {
     "smoke": Budget("smoke", per_class=12, style_steps=2, style_images=24, seeds=(0, 1, 2),
-                    classifier=classifiers.Budget(epochs=1, batch_size=16, filters=4), kid_subsets=5),
+                    classifier=classifiers.Budget(epochs=1, batch_size=16, filters=4), kid_subsets=5,
+                    two_sample=classifiers.Budget(epochs=1, batch_size=16, filters=4)),
     "small": Budget("small", per_class=128, style_steps=20, style_images=256, seeds=(0, 1, 2),
                     classifier=classifiers.Budget(epochs=5, min_steps=300)),
     "full": Budget("full", per_class=512, style_steps=100, style_images=1024, seeds=(0, 1, 2, 3, 4),
-                   classifier=classifiers.Budget(epochs=10, min_steps=600), kid_subsets=100),
+                   classifier=classifiers.Budget(epochs=10, min_steps=600), kid_subsets=100,
+                   two_sample=classifiers.Budget(epochs=60, filters=32, min_steps=4000)),
 }
 
 
@@ -540,7 +546,7 @@ def _generative_metrics(real: dict, fake: Synthetic, run_held: np.ndarray, featu
         dist["definitions"]["feature_network"] = net_desc
     half = np.arange(len(fake_m)) % 2
     two = _safe(classifiers.two_sample_test, real["train"], fake_m[half == 0], real["held"], fake_m[half == 1],
-                seed=seed, budget=budget.classifier)
+                seed=seed, budget=budget.two_sample)
     train_ok, held_ok = real["train_y"] >= 0, real["held_y"] >= 0
     labelled = np.flatnonzero(fake.binary >= 0)
     down = {}
