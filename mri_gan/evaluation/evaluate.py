@@ -83,8 +83,8 @@ class Budget:
     classifier: classifiers.Budget = field(default_factory=classifiers.Budget)
     kid_subsets: int = 50
     # real vs synthetic: trained until it fits its training images, or a near-0.5 accuracy proves nothing
-    two_sample: classifiers.Budget = field(default_factory=lambda: classifiers.Budget(epochs=30, filters=32,
-                                                                                      min_steps=2000))
+    two_sample: classifiers.Budget = field(
+        default_factory=lambda: classifiers.Budget(epochs=30, filters=32, min_steps=2000))
 
 
 BUDGETS = {
