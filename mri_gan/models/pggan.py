@@ -10,7 +10,8 @@ drift penalty by default; the non-saturating logistic loss with Mescheder et al.
 come from a running average of the trained generator's weights (Karras et al.'s Gs).
 Conditional by label when ``cfg.conditional``: a label embedding joins the latent in G and a
 projection term joins D's score. With ``cfg.augment``, D sees reals and fakes through
-DiffAugment. The growth schedule lives in pggan_schedule.
+DiffAugment. G's blocks upsample nearest-neighbour, as Karras et al.'s, or bilinearly with
+``cfg.upsampling``. The growth schedule lives in pggan_schedule.
 """
 
 from __future__ import annotations
