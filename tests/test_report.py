@@ -105,7 +105,8 @@ def test_metrics_json_has_the_design_shape(demo):
         assert run["command"].startswith("mri-gan evaluate")
     assert set(gen["with_style"]) == {"distribution", "two_sample", "downstream"}
     assert set(par["with_style"]["paired"]["ssim"]) == {"mean", "std"}
-    assert {f["figure"] for f in doc["figures"]} >= {"bars7", "grid6", "losses", "distribution", "style_losses"}
+    assert {f["figure"] for f in doc["figures"]} >= {"bars7", "grid6", "losses", "distribution", "style_losses",
+                                                     "samples"}
 
 
 def test_table1_puts_the_papers_numbers_beside_ours(demo):
@@ -164,7 +165,7 @@ def test_report_merges_an_earlier_report(demo, tmp_path):
     again = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert again["runs"]["cdcgan"]["distribution"] == doc["runs"]["cdcgan"]["distribution"]
     assert {f["figure"] for f in again["figures"]} >= {"losses", "bars7"}       # curves re-read from the runs
-    assert "distribution" not in {f["figure"] for f in again["figures"]}
+    assert not {"distribution", "samples"} & {f["figure"] for f in again["figures"]}
 
 
 def test_evaluate_without_style_says_why(demo, tmp_path, capsys):
@@ -287,3 +288,21 @@ def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):
     assert seen.count(3) == 1 and set(seen) == {3, BUDGETS["smoke"].classifier.filters}
     assert ev.metrics["budget"]["two_sample"]["filters"] == 3
     assert ev.metrics["two_sample"]["n_train_per_class"] > 0
+
+
+def test_samples_figure_puts_synthetic_rows_under_real_ones(tmp_path, monkeypatch):
+    from mri_gan.evaluation import report
+    from mri_gan.evaluation.evaluate import Evaluation
+
+    drawn = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    images = lambda n, value: np.full((n, 8, 8), value, np.float32)  # noqa: E731
+    run = {"run": {"model": "pggan"}}
+    assert report.fig_samples(Evaluation("g", run, {}, {"synthetic": images(8, 0)}), tmp_path / "a.png") is None
+    ev = Evaluation("g", run, {}, {"real": images(8, 1), "synthetic": images(8, -1), "stylized": images(5, 0)})
+    assert report.fig_samples(ev, tmp_path / "b.png") == tmp_path / "b.png"
+    grid = np.array([ax.get_images()[0].get_array().mean() if ax.get_images() else np.nan
+                     for ax in drawn[0].axes]).reshape(3, 8)
+    assert (grid[0] == 1).all() and (grid[1] == 0).all() and (grid[2, :5] == 0.5).all()
+    assert np.isnan(grid[2, 5:]).all()       # the shorter stylized row leaves its last cells empty
+    assert [ax.get_ylabel() for ax in drawn[0].axes[::8]] == ["real held-out", "synthetic", "synthetic + style"]

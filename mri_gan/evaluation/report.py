@@ -263,6 +263,28 @@ def fig_distribution(ev: Evaluation, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def fig_samples(ev: Evaluation, path: Path) -> Path | None:
+    """Rows of held-out real slices, synthetic slices and (if any) synthetic + style, side by side."""
+    rows = [(key, label) for key, label in (("real", "real held-out"), ("synthetic", "synthetic"),
+                                            ("stylized", "synthetic + style"))
+            if key in ev.arrays and len(ev.arrays[key])]
+    if len(rows) < 2 or rows[0][0] != "real":
+        return None
+    plt = _pyplot()
+    n = max(len(ev.arrays[key]) for key, _ in rows)
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.5 * n, 1.5 * len(rows) + 0.4), squeeze=False,
+                             gridspec_kw={"wspace": 0.04, "hspace": 0.04})
+    for r, (key, label) in enumerate(rows):
+        for c in range(n):
+            if c < len(ev.arrays[key]):
+                _show(axes[r, c], ev.arrays[key][c])
+            else:
+                axes[r, c].axis("off")
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    fig.suptitle(f"{ev.name}: held-out real slices and {ev_label(ev)} samples", fontsize=10)
+    return _save(fig, path)
+
+
 def fig_style_losses(ev: Evaluation, path: Path) -> Path | None:
     """Content and style loss per Gatys iteration (mean over pairs)."""
     losses = ev.curves.get("style") or {}
@@ -402,6 +424,8 @@ REPORT_FIGURES = (
     ("losses", fig_losses, "D and G loss curves of every run (metrics.jsonl)"),
 )
 RUN_FIGURES = (
+    ("samples", fig_samples, "held-out real slices (top) and synthetic slices (below; then with style, if "
+                             "applied), each row spread evenly over its set"),
     ("distribution", fig_distribution, "Figure 5 analogue: pixel intensities and features, real held-out vs "
                                        "synthetic (and synthetic + style); feature network: {network}"),
     ("paired_examples", fig_paired_examples, "test slices: input, synthesized, synthesized + style, real "
