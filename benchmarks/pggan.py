@@ -4,7 +4,8 @@ For every stage: images/s of one training step (D step with gradient penalty, th
 median / min / max after warm-up, at that stage's batch; FLOPs per image from the traced graph,
 achieved GFLOP/s and their ratio to the fp32 matmul peak measured in the same process (above 1 in
 bf16, whose AMX tiles outrun fp32). Measured under the preset's own setting (bf16 mixed
-precision, no XLA) and, for comparison, float32 with and without XLA.
+precision, bilinear upsampling in G, no XLA) and, for comparison, with nearest upsampling and in
+float32 with and without XLA.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from mri_gan.config import resolve
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.pggan import PGGAN
 
-SETTINGS = [{}, {"precision": "float32"}, {"precision": "float32", "jit_compile": "true"}]
+SETTINGS = [{}, {"upsampling": "nearest"}, {"precision": "float32"},
+            {"precision": "float32", "jit_compile": "true"}]
 
 
 def _random_slices(n: int, size: int) -> SliceSet:
@@ -36,7 +38,7 @@ def measure(overrides: dict, peak: float, repeats: int = 5) -> None:
     keras.mixed_precision.set_global_policy(cfg.precision)
     task = PGGAN(cfg, {"label_names": ["a"]})
     task.build()
-    setting = f"{cfg.precision}{', XLA' if cfg.jit_compile else ''}"
+    setting = f"{cfg.precision}, {cfg.upsampling}{', XLA' if cfg.jit_compile else ''}"
     report(f"pggan {setting}", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, "
                                       f"start {cfg.start_size}, fmap_base {cfg.fmap_base}, "
                                       f"fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
