@@ -38,6 +38,7 @@ class TrainConfig:
     lr_d: float = 1e-4
     beta_1: float = 0.5
     beta_2: float = 0.999
+    lr_decay: bool = False            # learning rates decay linearly to 0 over the second half of `steps`
     seed: int = 0
     precision: str = "float32"        # float32 | mixed_bfloat16 | mixed_float16
     val_fraction: float = 0.15
@@ -67,7 +68,9 @@ class TrainConfig:
     attention: bool = False
     unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
     unet_input_skip: bool = False     # full-resolution input path into the output layer
+    unet_upsampling: str = "transposed"   # transposed (paper) | resize (bilinear x2 + 3x3 conv: no checkerboard)
     dropout: float = 0.5
+    adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
     l1_lambda: float = 100.0
     ssim_lambda: float = 0.0          # G adds this x (1 - SSIM) of the synthesized sequences
     lesion_weight: float = 0.0        # L1 weight inside tumour masks is 1 + this (slices that have one)
@@ -231,10 +234,12 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16)")
     if cfg.steps is not None and cfg.steps < 1:
         raise UserError("--set", "steps must be positive")
+    if cfg.lr_decay and cfg.steps is None:
+        raise UserError("--set", "lr_decay needs a step budget (steps=N)")
     if not 0.0 <= cfg.label_smoothing < 0.5:
         raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
-    if min(cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
-        raise UserError("--set", "l1_lambda, ssim_lambda and lesion_weight must be >= 0")
+    if min(cfg.adv_lambda, cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
+        raise UserError("--set", "adv_lambda, l1_lambda, ssim_lambda and lesion_weight must be >= 0")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
     if cfg.augment and cfg.model != "pggan":

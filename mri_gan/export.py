@@ -390,10 +390,11 @@ def write_export(task, out, version: int | None = None, run_dir=None) -> Path:
     return final
 
 
-def export_run(run_dir, out, version: int | None = None) -> Path:
-    """Export a run's newest checkpoint to ``out/<version>/``; returns that folder."""
+def export_run(run_dir, out, version: int | None = None, checkpoint: str = "best") -> Path:
+    """Export a run's best checkpoint by validation (or with ``checkpoint="latest"`` its newest)
+    to ``out/<version>/``; returns that folder."""
     from mri_gan.inference import load_run, load_task
 
     load_run(run_dir)   # one-line errors for a folder that is not a run
     _target(out, version)   # refuse an existing version before loading anything
-    return write_export(load_task(run_dir), out, version, run_dir)
+    return write_export(load_task(run_dir, checkpoint), out, version, run_dir)

@@ -32,21 +32,22 @@ def load_run(run_dir) -> tuple[TrainConfig, dict]:
     return cfg, meta
 
 
-def load_task(run_dir):
-    """The run's task with the weights of its newest readable checkpoint, or, for an exported
-    model folder (mri_gan.export), an adapter with the same inference interface."""
+def load_task(run_dir, checkpoint: str = "best"):
+    """The run's task with the weights of its best checkpoint by validation (``checkpoint="best"``,
+    where it kept one) or its newest readable one, or, for an exported model folder
+    (mri_gan.export), an adapter with the same inference interface."""
     import tensorflow as tf
 
     from mri_gan import serving
     from mri_gan.models import task_class
-    from mri_gan.training.checkpoints import restore_latest
+    from mri_gan.training.checkpoints import restore_for_inference
 
     if serving.is_export(run_dir):
         return serving.load_export(run_dir)
     cfg, meta = load_run(run_dir)
     task = task_class(cfg.model)(cfg, meta)
     task.build()
-    restore_latest(tf.train.Checkpoint(**task.trackables()), Path(run_dir) / "checkpoints", partial=True)
+    task.checkpoint = restore_for_inference(tf.train.Checkpoint(**task.trackables()), Path(run_dir), checkpoint)
     return task
 
 

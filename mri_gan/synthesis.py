@@ -19,8 +19,10 @@ description what made it and the rule above. Files are written to a temporary si
 renamed.
 
 Slices: ``seq=DIR`` pairs (or one DIR for a model with one source) of 2-D images with the same
-relative names; 8-bit pixels / 255 like the ``folder`` reader, head mask of the mean image,
-PNG outputs (uint8, [0, 1] -> [0, 255], 0 outside the mask) under the same relative names.
+relative names, taken as one subject and preprocessed as the model's training reader did (the
+run's recorded ``preprocessing``: robust scaling per sequence, skull strip or head mask of the
+mean image; 8-bit / 255 with a head mask for runs that recorded none), PNG outputs (uint8,
+[0, 1] -> [0, 255], 0 outside the mask) under the same relative names.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class Translator:
     name: str
     #: the sequences the model reads (others are not loaded), or None for any (imputation)
     sources: list[str] | None = None
+    #: the 2-D preprocessing the model trained with (``preprocess.prepare_slices``; None: the
+    #: ``folder`` reader's, 8-bit / 255 with a head mask)
+    preprocessing: dict | None = None
 
 
 def task_translator(task) -> Translator:
@@ -73,7 +78,7 @@ def task_translator(task) -> Translator:
     single = None if task.imputation or len(task.sources) != 1 else task.sources[0]
     name = (f"pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
     return Translator(task.translate, task.cfg.image_size, single, name,
-                      None if task.imputation else list(task.sources))
+                      None if task.imputation else list(task.sources), task.meta.get("preprocessing"))
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -303,9 +308,28 @@ def _images_of(folder: Path) -> dict[Path, Path]:
     return {p.relative_to(folder).with_suffix(""): p for p in files}
 
 
+def _read_slices(listing: dict[str, dict], names: list, preprocessing: dict) -> tuple[list, list]:
+    """Every named slice as [H, W, C] (the folders' sequences in order) preprocessed as the model
+    trained (the folders are one subject), and its mask."""
+    units = []
+    for name in names:
+        read = []
+        for seq, files in listing.items():
+            try:
+                read.append(read_gray(files[name]))
+            except UnreadableFile as err:
+                raise UserError(files[name], str(err)) from None
+        if len({a.shape for a in read}) > 1:
+            raise UserError(next(iter(listing.values()))[name], "its sequences differ in size")
+        units.append(np.stack(read, axis=-1))
+    masks = [preprocess.slice_mask(unit.mean(axis=2), preprocessing) for unit in units]
+    return preprocess.prepare_slices(units, masks, preprocessing), masks
+
+
 def synthesize_slices(folders: dict[str, Path], target: str, translator: Translator, out,
                       batch: int = BATCH) -> dict:
-    """Folders of 2-D images {sequence: folder} with matching names -> OUT/<name>.png per image."""
+    """Folders of 2-D images {sequence: folder} with matching names -> OUT/<name>.png per image,
+    the inputs preprocessed as the model's training data was (``Translator.preprocessing``)."""
     target, folders = _inputs_used(target, folders, translator.sources)
     listing = {seq: _images_of(folder) for seq, folder in folders.items()}
     first = next(iter(listing))
@@ -316,40 +340,29 @@ def synthesize_slices(folders: dict[str, Path], target: str, translator: Transla
         lacking = [n for n in names if n not in files]
         if lacking:
             raise UserError(folders[seq], f"has no image named {lacking[0]} (found in {folders[first]})")
+    preprocessing = translator.preprocessing or preprocess.PREPROCESSING_DEFAULT
+    units, masks = _read_slices(listing, names, preprocessing)
     available = np.array([s in folders for s in SEQUENCES])
+    channels = [SEQUENCES.index(seq) for seq in listing]
     size = translator.image_size
+    stack = np.zeros((len(names), size, size, len(SEQUENCES)), np.float32)
+    for i, unit in enumerate(units):
+        for k, c in enumerate(channels):
+            stack[i, ..., c] = preprocess.to_model_range(preprocess.resize_image(unit[..., k], size))
+    synthesized = _translate_all(translator, stack, available, target, batch)
     out, tmp = atomic_dir(out)
     try:
-        for start in range(0, len(names), batch):
-            chunk = names[start:start + batch]
-            images, masks = [], []
-            stack = np.zeros((len(chunk), size, size, len(SEQUENCES)), np.float32)
-            for i, name in enumerate(chunk):
-                read = {}
-                for seq in folders:
-                    try:
-                        read[seq] = read_gray(listing[seq][name])
-                    except UnreadableFile as err:
-                        raise UserError(listing[seq][name], str(err)) from None
-                shapes = {a.shape for a in read.values()}
-                if len(shapes) > 1:
-                    raise UserError(listing[first][name], "its sequences differ in size")
-                for seq, image in read.items():
-                    stack[i, ..., SEQUENCES.index(seq)] = preprocess.to_model_range(
-                        preprocess.resize_image(image, size))
-                masks.append(preprocess.head_mask(sum(read.values()) / len(read)))
-                images.append(shapes.pop())
-            synthesized = _translate_all(translator, stack, available, target, batch)
-            for name, shape, mask, image in zip(chunk, images, masks, synthesized):
-                path = tmp / name.with_suffix(".png")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                pixels = np.round(_resize_back(image, shape) * mask * 255.0).astype(np.uint8)
-                cv2.imwrite(str(path), pixels)
+        for name, unit, mask, image in zip(names, units, masks, synthesized):
+            path = tmp / name.with_suffix(".png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pixels = np.round(_resize_back(image, unit.shape[:2]) * mask * 255.0).astype(np.uint8)
+            cv2.imwrite(str(path), pixels)
         commit_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"out": str(out), "target": target, "inputs": list(folders), "images": len(names)}
+    return {"out": str(out), "target": target, "inputs": list(folders), "images": len(names),
+            "preprocessing": dict(preprocessing)}
 
 
 def synthesize(inputs: list[str], target: str, translator: Translator, out, batch: int = BATCH,

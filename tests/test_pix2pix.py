@@ -44,10 +44,40 @@ def test_generator_layout():
 @pytest.mark.parametrize("cls,kwargs", [
     (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
                          attention=True, dropout=0.3, norm="instance", input_skip=True)),
+    (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4,
+                         upsampling="resize")),
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):
     assert_config_round_trip(cls, kwargs)
+
+
+def test_resize_upsampling_has_no_transposed_convolution():
+    g = UNetGenerator(64, 2, 1, depth=6, filters=4, upsampling="resize")
+    assert g(tf.zeros([1, 64, 64, 2])).shape == (1, 64, 64, 1)
+    kinds = {type(layer).__name__ for layer in g._flatten_layers()}
+    assert "Conv2DTranspose" not in kinds and "UpSampling2D" in kinds
+    assert "Conv2DTranspose" in {type(layer).__name__ for layer in
+                                 UNetGenerator(64, 2, 1, depth=6, filters=4)._flatten_layers()}
+    with pytest.raises(ValueError, match="upsampling"):
+        UNetGenerator(64, 2, 1, depth=6, upsampling="nearest")
+
+
+def test_without_adversarial_term_only_the_generator_learns(data):
+    task = small_task("flair", adv_lambda="0")
+    batch = {k: tf.constant(v) for k, v in task.make_batch(data, np.arange(4), np.random.default_rng(0)).items()}
+    d_before = [w.numpy().copy() for w in task.discriminator.trainable_weights]
+    g_before = [w.numpy().copy() for w in task.generator.trainable_weights]
+    logs = task.replica_step(batch, 4)
+    assert float(logs["g_adv"]) == 0 and float(logs["d_loss"]) == 0
+    assert float(logs["g_loss"]) == pytest.approx(100 * float(logs["g_l1"]), rel=1e-5)
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(d_before, task.discriminator.trainable_weights))
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(g_before, task.generator.trainable_weights))
+    # with the term on, D learns too
+    task = small_task("flair")
+    d_before = [w.numpy().copy() for w in task.discriminator.trainable_weights]
+    assert float(task.replica_step(batch, 4)["g_adv"]) > 0
+    assert any(not np.array_equal(a, w.numpy()) for a, w in zip(d_before, task.discriminator.trainable_weights))
 
 
 def test_instance_norm_is_the_same_in_training_and_inference():
@@ -221,6 +251,15 @@ def test_smoke_training_through_cli(cli, tmp_path, target):
         assert key in entries[-1]
     if target == "any":
         assert "val_ssim_flair" in validated[-1] and "val_ssim_t1" in validated[-1]
+    # the margin over the best baseline per target, and how many margins are negative
+    margins = [k for k in validated[-1] if k.startswith("val_margin_")]
+    assert "val_margin_ssim_flair" in margins and "val_margin_psnr_flair" in margins
+    assert validated[-1]["val_below_baseline"] == sum(validated[-1][k] < 0 for k in margins)
+    # the best checkpoint by validation SSIM is kept beside the newest ones
+    best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
+    assert best["metric"] == "val_ssim"
+    assert best["value"] == max(e["val_ssim"] for e in validated)
+    assert best["step"] in [e["step"] for e in validated if e["val_ssim"] == best["value"]]
     grids = sorted((run / "samples").glob("*.png"))
     assert grids
     import cv2

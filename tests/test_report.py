@@ -254,21 +254,63 @@ def test_notebook_walks_through_the_report(demo, tmp_path, monkeypatch):
     assert "batch size" in text and "image/png" in text
 
 
-def test_imputation_run_is_scored_per_target_beside_baselines(tmp_path):
+@pytest.fixture(scope="module")
+def impute_run(tmp_path_factory):
+    """A smoke imputation run on 12 phantom subjects at 32 px."""
     from mri_gan.config import resolve
-    from mri_gan.evaluation.evaluate import evaluate_run
     from mri_gan.training.trainer import Trainer
 
-    source = "phantom?subjects=12&size=32"
-    Trainer(resolve("pix2pix", "smoke", source, {"target": "any"}), tmp_path / "impute", progress=False).fit()
-    ev = evaluate_run(tmp_path / "impute", budget="smoke", vgg_weights="none", command="test")
+    run = tmp_path_factory.mktemp("impute") / "impute"
+    Trainer(resolve("pix2pix", "smoke", "phantom?subjects=12&size=32", {"target": "any"}), run,
+            progress=False).fit()
+    return run
+
+
+def test_imputation_run_is_scored_per_target_beside_baselines(impute_run):
+    from mri_gan.evaluation.evaluate import evaluate_run
+    from mri_gan.evaluation.report import _paired_blocks
+
+    ev = evaluate_run(impute_run, budget="smoke", vgg_weights="none", command="test")
     paired = ev.metrics["paired"]
-    assert paired["task"].startswith("imputation")
+    assert paired["task"].startswith("imputation") and paired["external"] is False
     assert set(paired["targets"]) == {"t1", "t1ce", "t2", "flair"}
     assert set(paired["baselines"]) == {"identity", "linear", "mean_image"}
     test_slices = sum(t["per_subject"][s]["slices"] for t in paired["targets"].values() for s in t["per_subject"])
     assert sum(s["slices"] for s in paired["per_subject"].values()) == test_slices   # pooled over targets
     assert ev.metrics["style"]["applied"] is False and "with_style" not in ev.metrics
+    # every target beside identity and a linear map of each other sequence, and their regression
+    flair = paired["targets"]["flair"]
+    assert flair["given"] == ["t1", "t1ce", "t2"]
+    assert set(flair["baselines"]) == {"identity", "linear", "mean_image", "identity t1", "identity t1ce",
+                                       "identity t2", "linear t1", "linear t1ce", "linear t2"}
+    for row in (flair, *flair["baselines"].values()):   # the phantom has tumours: figures inside them
+        assert 0 < row["tumour"]["subjects"] <= row["subjects"]
+        assert -1 <= row["tumour"]["ssim"]["mean"] <= 1
+    # a smoke model is below some baseline on some target: flagged with the target named
+    flags = [f for f in paired["below_baseline"] if f.get("target")]
+    assert flags and all({k: v for k, v in f.items() if k != "target"}
+                         in paired["targets"][f["target"]]["below_baseline"] for f in flags)
+    assert {f["metric"] for f in flags} & {"tumour ssim", "tumour psnr", "tumour mae", "tumour nmse"}
+    text = str(_paired_blocks(ev.metrics))
+    assert "baseline" in text and "flair from t1 + t1ce + t2" in text and "linear t2" in text
+    assert ev.metrics["run"]["checkpoint"].startswith("best/ckpt-")   # the best by validation
+
+
+def test_external_source_is_evaluated_whole_and_an_overlapping_one_refused(impute_run, tmp_path):
+    from mri_gan.data.phantom import write_phantom_case
+    from mri_gan.errors import UserError
+    from mri_gan.evaluation.evaluate import evaluate_run
+
+    for i in range(2):   # two new patients, as NIfTI cases of another "site"
+        write_phantom_case(tmp_path / "other", seed=100 + i, name=f"other-{i:03d}", size=32)
+    ev = evaluate_run(impute_run, f"brats:{tmp_path / 'other'}", budget="smoke", vgg_weights="none",
+                      command="test")
+    paired = ev.metrics["paired"]
+    assert paired["external"] is True and "shares no subject" in paired["split"]
+    assert set(paired["targets"]["t2"]["per_subject"]) == {"other-000", "other-001"}
+    assert paired["baselines"]   # fitted on the run's own training split
+    with pytest.raises(UserError, match="shares 12 subject.*holds 2 others"):
+        evaluate_run(impute_run, "phantom?subjects=14&size=32", budget="smoke", vgg_weights="none")
 
 
 def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):

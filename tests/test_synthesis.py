@@ -190,3 +190,43 @@ def test_cli(cli, t1_flair_run, phantom_case, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 0
     assert err.startswith("mri-gan: error: ") and "no such file" in err
     assert not (tmp_path / "x.nii.gz").exists()
+
+
+def test_synthesize_from_files_feeds_the_model_what_training_read(real_data_dir, tmp_path):
+    """One real LGG subject through the `slices` reader (skull strip, robust scale per subject)
+    and as per-sequence PNG folders through `synthesize`: the model sees the same pixels."""
+    from mri_gan.data import slice_set
+    from mri_gan.data.images import read_rgb
+    from mri_gan.data.records import SEQUENCES
+    from mri_gan.synthesis import synthesize_slices
+
+    subject = real_data_dir / "lgg_mri_3contrast_slices" / "TCGA_CS_4942_19970222"
+    data, reader = slice_set.load(f"slices:{subject}", 64)
+    assert reader.preprocessing() == {"normalisation": "robust", "mask": "stripped"}
+    folders = {seq: tmp_path / seq for seq in ("t1", "flair", "t1ce")}   # the files' RGB order
+    names = sorted(p for p in subject.glob("*.png") if not p.stem.endswith("_mask"))
+    for path in names:
+        pixels = read_rgb(path)
+        for c, folder in enumerate(folders.values()):
+            folder.mkdir(exist_ok=True)
+            cv2.imwrite(str(folder / f"{path.stem}.png"), pixels[..., c])
+    seen = {}
+
+    def record(images, available, target):
+        seen.setdefault("images", []).append(images.copy())
+        return images[..., 0]
+
+    def fed(preprocessing, out):
+        seen.clear()
+        translator = Translator(record, 64, None, "record", None, preprocessing)
+        synthesize_slices(folders, "t2", translator, tmp_path / out)
+        return np.concatenate(seen["images"])
+
+    order = np.argsort([int(p.stem.rsplit("_", 1)[1]) for p in names])   # the reader's slice order
+    channels = [SEQUENCES.index(s) for s in folders]
+    expected = data.images[np.argsort(data.slice_index)][..., channels]
+    got = fed(reader.preprocessing(), "out")[order][..., channels]
+    assert len(got) == len(data) == len(names)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    # what synthesize did before the run recorded its preprocessing (/ 255, head mask) differs
+    assert np.abs(fed(None, "plain")[order][..., channels] - expected).mean() > 0.05

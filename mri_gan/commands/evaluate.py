@@ -7,6 +7,8 @@ self-contained report.html, figures/*.png, and curves.json / arrays.npz so that
 
 from __future__ import annotations
 
+import sys
+
 FEATURE_HELP = ("feature network of FID / KID / precision / recall: auto (inception when its ImageNet weights "
                 "are cached, else vgg19-mri when MRI VGG19 weights exist, else classifier), inception, "
                 "vgg19-mri, classifier (default auto)")
@@ -31,6 +33,9 @@ def register(subparsers) -> None:
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", help="data source KIND:PATH[?k=v] (default: the run's own)")
     p.add_argument("--out", required=True, help="report folder (new or empty)")
+    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
+                   help="the run's best checkpoint by validation (default; the newest where it kept none) "
+                        "or its newest")
     p.add_argument("--stylized", help="a `mri-gan stylize` output holding this run's stylized images")
     add_evaluation_options(p)
     p.set_defaults(func=run)
@@ -43,7 +48,11 @@ def run(args) -> int:
     check_out(args.out)
     command = command_of("evaluate", args)
     ev = evaluate_run(args.run, args.data, args.stylized, args.feature_network, args.budget,
-                      args.vgg_weights, args.seed, command=command)
+                      args.vgg_weights, args.seed, command=command, checkpoint=args.checkpoint)
     path = write_report([ev], args.out, command)
+    for flag in ev.metrics.get("paired", {}).get("below_baseline", []):
+        where = f"{flag['target']} " if flag.get("target") else ""
+        sys.stderr.write(f"mri-gan: warning: {where}{flag['metric']} {flag['model']:.4g} is below baseline "
+                         f"{flag['baseline']} ({flag['baseline_value']:.4g})\n")
     print(f"report: {path}")
     return 0

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
     p.add_argument("--compare", metavar="REAL_NIFTI",
                    help="the case's real target volume: print SSIM / PSNR / MAE / NMSE inside the "
                         "brain mask of the synthesis and of each input copied as the target")
+    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
+                   help="the run's best checkpoint by validation (default; the newest where it kept none) "
+                        "or its newest")
     p.add_argument("--batch", type=int, default=32, help="slices per network call (default 32)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -24,7 +27,7 @@ def run(args) -> int:
     from mri_gan import inference
     from mri_gan.synthesis import synthesize, task_translator
 
-    translator = task_translator(inference.load_task(args.run))
+    translator = task_translator(inference.load_task(args.run, args.checkpoint))
     summary = synthesize(args.input, args.target, translator, args.out, args.batch, args.compare)
     if args.json:
         print(json.dumps(summary))

@@ -200,6 +200,11 @@ class BratsReader(FileReader):
         #: case -> canonical sequences it lacks (kept, reported by `data inspect`)
         self.missing: dict[str, list[str]] = {}
 
+    def preprocessing(self) -> dict:
+        """Per volume and sequence robust scaling; skull-stripped volumes (the BraTS kind) zero
+        outside the brain. A folder of 2-D slices exported from such volumes matches it."""
+        return {"normalisation": "robust", "mask": "nonzero"}
+
     def _cases(self) -> list[tuple[str, dict[str, Path]]]:
         files = self.files()
         nifti = [f for f in files if is_nifti(f)]

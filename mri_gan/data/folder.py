@@ -14,6 +14,7 @@ from typing import Iterator
 from mri_gan.data.file_reader import FileReader
 from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.mask_cache import MaskCache
+from mri_gan.data.preprocess import PREPROCESSING_DEFAULT
 from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
@@ -26,6 +27,9 @@ class FolderReader(FileReader):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sequence = canonical_sequence(self.options["sequence"], where=self.source)
+
+    def preprocessing(self) -> dict:
+        return dict(PREPROCESSING_DEFAULT)
 
     def records(self) -> Iterator[Record]:
         files = self.files()

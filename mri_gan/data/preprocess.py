@@ -134,3 +134,42 @@ def from_model_range(image: np.ndarray) -> np.ndarray:
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """[-1, 1] -> uint8 [0, 255]."""
     return np.round(from_model_range(image) * 255.0).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- recorded preprocessing
+#: what a reader did to 2-D slices, as recorded in a run's model.json ("preprocessing") and
+#: applied again by synthesis: "normalisation" robust (per subject and sequence: p0.5 inside the
+#: masks -> 0, median -> 0.35, clipped) or unit (stored values / type range), "mask" stripped
+#: (``stripped_mask`` of the mean of the sequences, zero outside), nonzero (skull-stripped inputs:
+#: the mean's non-zero pixels) or head (``head_mask``, the outside kept)
+PREPROCESSING_DEFAULT = {"normalisation": "unit", "mask": "head"}
+
+
+def slice_mask(mean_image: np.ndarray, preprocessing: dict) -> np.ndarray:
+    """The mask ``preprocessing["mask"]`` names of a slice's mean over its sequences."""
+    kind = preprocessing["mask"]
+    if kind == "nonzero":
+        return mean_image > 0
+    return stripped_mask(mean_image) if kind == "stripped" else head_mask(mean_image)
+
+
+def scale_channels(units: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+    """Each channel of one subject's slices [H, W, C] robust-scaled over the pixels inside their masks."""
+    out = [np.empty_like(u) for u in units]
+    for c in range(units[0].shape[2]):
+        inside = np.concatenate([u[..., c][m] for u, m in zip(units, masks)])
+        if not inside.size:
+            inside = np.concatenate([u[..., c].ravel() for u in units])
+        lo, hi = robust_bounds(inside)
+        for u, o in zip(units, out):
+            o[..., c] = np.clip((u[..., c] - lo) / (hi - lo), 0.0, 1.0)
+    return out
+
+
+def prepare_slices(units: list[np.ndarray], masks: list[np.ndarray], preprocessing: dict) -> list[np.ndarray]:
+    """One subject's slices [H, W, C] in [0, 1] with their masks, preprocessed as recorded."""
+    if preprocessing["normalisation"] == "robust":
+        units = scale_channels(units, masks)
+    if preprocessing["mask"] == "stripped":
+        units = [unit * mask[..., None] for unit, mask in zip(units, masks)]
+    return units

@@ -32,7 +32,7 @@ import numpy as np
 from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
-from mri_gan.data.preprocess import head_mask, robust_bounds, stripped_mask
+from mri_gan.data.preprocess import head_mask, prepare_slices, stripped_mask
 from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
@@ -117,18 +117,9 @@ class SlicesReader(FileReader):
                                  f"the image {pixels.shape[1]}x{pixels.shape[0]}")
         return pixels, mask > (np.iinfo(mask.dtype).max // 2 if mask.dtype.kind in "ui" else 0.5)
 
-    @staticmethod
-    def _normalise(units: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-        """Each channel of one subject's slices robust-scaled over the pixels inside their masks."""
-        out = [np.empty_like(u) for u in units]
-        for c in range(units[0].shape[2]):
-            inside = np.concatenate([u[..., c][m] for u, m in zip(units, masks)])
-            if not inside.size:
-                inside = np.concatenate([u[..., c].ravel() for u in units])
-            lo, hi = robust_bounds(inside)
-            for u, o in zip(units, out):
-                o[..., c] = np.clip((u[..., c] - lo) / (hi - lo), 0.0, 1.0)
-        return out
+    def preprocessing(self) -> dict:
+        return {"normalisation": "robust" if self.options["normalise"] else "unit",
+                "mask": "stripped" if self.options["strip"] else "head"}
 
     def _try_read(self, item):
         index, file, mask_file = item
@@ -160,10 +151,7 @@ class SlicesReader(FileReader):
                     self.missing[subject] = copies
                 units = [to_unit(pixels) for _, _, pixels, _ in loaded]
                 masks = [cache.get(file, unit.mean(axis=2)) for (_, file, _, _), unit in zip(loaded, units)]
-                if self.options["normalise"]:
-                    units = self._normalise(units, masks)
-                if self.options["strip"]:
-                    units = [unit * mask[..., None] for unit, mask in zip(units, masks)]
+                units = prepare_slices(units, masks, self.preprocessing())
                 for (index, file, _, tumor), unit, mask in zip(loaded, units, masks):
                     yield Record(subject=subject, slice_index=index,
                                  images={c: np.ascontiguousarray(unit[..., i])

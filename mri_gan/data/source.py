@@ -56,6 +56,11 @@ class Reader:
     def records(self) -> Iterator[Record]:
         raise NotImplementedError
 
+    def preprocessing(self) -> dict | None:
+        """What the reader does to 2-D slices, in ``preprocess.prepare_slices`` terms, for a run to
+        record and synthesis to apply again; None where it is not of that form."""
+        return None
+
 
 def _readers() -> dict[str, type[Reader]]:
     from mri_gan.data.brats import BratsReader

@@ -15,8 +15,14 @@ from mri_gan.errors import UserError
 BASELINE_DEFINITIONS = {
     "identity": "the first source sequence copied as the prediction",
     "linear": "target = sum_c a_c * source_c + b, least squares over brain-mask pixels of the "
-              "training split, applied everywhere and clipped to [-1, 1]",
+              "training split, applied everywhere and clipped to [-1, 1] (with several sources: "
+              "a multi-input linear regression)",
     "mean_image": "pixel-wise mean of the training targets, the same image for every slice",
+}
+#: rows added per source sequence when a question has several (``identity t2``, ``linear t2``)
+PER_SOURCE_DEFINITIONS = {
+    "identity": "that source sequence copied as the prediction",
+    "linear": "target = a * that source + b, least squares over brain-mask pixels of the training split",
 }
 
 
@@ -62,8 +68,23 @@ def mean_image(train_target, n: int) -> np.ndarray:
     return np.repeat(mean[None], n, axis=0).astype(np.float32)
 
 
-def baseline_predictions(train_source, train_target, train_mask, test_source) -> dict[str, np.ndarray]:
-    """Predictions of every baseline for the test sources, by name (see BASELINE_DEFINITIONS)."""
-    return {"identity": identity(test_source),
-            "linear": LinearMap.fit(train_source, train_target, train_mask).predict(test_source),
-            "mean_image": mean_image(train_target, len(test_source))}
+def baseline_predictions(train_source, train_target, train_mask, test_source,
+                         names=None) -> dict[str, np.ndarray]:
+    """Predictions of every baseline for the test sources, by name (see BASELINE_DEFINITIONS);
+    given the source channels' ``names`` and more than one, also ``identity NAME`` and ``linear
+    NAME`` of each source alone (PER_SOURCE_DEFINITIONS)."""
+    out = {"identity": identity(test_source),
+           "linear": LinearMap.fit(train_source, train_target, train_mask).predict(test_source),
+           "mean_image": mean_image(train_target, len(test_source))}
+    if names is not None and len(names) > 1:
+        train_x, test_x = _channels(train_source), _channels(test_source)
+        for c, name in enumerate(names):
+            out[f"identity {name}"] = test_x[..., c].copy()
+            out[f"linear {name}"] = LinearMap.fit(train_x[..., c], train_target, train_mask).predict(test_x[..., c])
+    return out
+
+
+def definition(name: str) -> str:
+    """The definition of a baseline row by its name (``linear t2`` -> the per-source linear map)."""
+    kind, _, source = name.partition(" ")
+    return PER_SOURCE_DEFINITIONS[kind] if source else BASELINE_DEFINITIONS[name]

@@ -51,6 +51,9 @@ HIST_BINS = 64
 DEFINITIONS = {
     "held_out": "real slices of the val and test subjects of the run's split.json (never trained on)",
     "test": "real slices of the test subjects of the run's split.json",
+    "external": "real slices of every subject of a source that shares no subject with the run's "
+                "split.json (train on one site, test on another); baselines fitted on the run's "
+                "training split",
     "style_generative": "Gatys style transfer (mri_gan.style.transfer): the image starts from a real "
                         "training-split slice of the same class (content) and moves toward the Gram "
                         "statistics of a generated image (style)",
@@ -175,14 +178,26 @@ def training_summary(cfg, curves: dict) -> dict:
     return out
 
 
-def _load_data(source: str, cfg, split: dict) -> slice_set.SliceSet:
+def _load_data(source: str, cfg, split: dict) -> tuple[slice_set.SliceSet, bool]:
+    """The slices of ``source`` and whether it is external (shares no subject with the split).
+
+    A source that shares some subjects with the split and holds others is refused, the overlap
+    named: its figures would mix seen and unseen patients."""
     data, _ = slice_set.load(source, cfg.image_size)
     known = set(np.unique(data.subjects).tolist())
     listed = {s for part in split.values() for s in part}
-    if not known & listed:
-        raise UserError(source, f"holds none of the run's {len(listed)} subjects (split.json); evaluate "
-                                f"against the source the run was trained on ({cfg.data})")
-    return data
+    shared = known & listed
+    if not shared:
+        if cfg.generative:
+            raise UserError(source, f"holds none of the run's {len(listed)} subjects (split.json); a "
+                                    f"generative run is evaluated on its own source ({cfg.data})")
+        return data, True
+    if shared != known:
+        names = sorted(shared)
+        raise UserError(source, f"shares {len(shared)} subject(s) with the run's split ({', '.join(names[:5])}"
+                                f"{', ...' if len(names) > 5 else ''}) and holds {len(known - shared)} others; "
+                                f"evaluate on a source of only new subjects, or on the run's own")
+    return data, False
 
 
 # ------------------------------------------------------------------------------ style transfer
@@ -318,35 +333,47 @@ def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True) -> list[
 
 
 def _below(model: dict, rows: dict[str, dict]) -> list[dict]:
-    """Metrics on which the model's mean is worse than a baseline's."""
+    """Metrics on which the model's mean is worse than a baseline's, in the brain and (where both
+    have it) inside the tumour (metric ``tumour ssim``, ...)."""
     flags = []
     for name, row in rows.items():
-        for metric, higher in HIGHER_IS_BETTER.items():
-            m, b = model[metric]["mean"], row[metric]["mean"]
-            if (m < b) if higher else (m > b):
-                flags.append({"baseline": name, "metric": metric, "model": m, "baseline_value": b})
+        for region, m_row, b_row in (("", model, row), ("tumour ", model.get("tumour"), row.get("tumour"))):
+            if not m_row or not b_row:
+                continue
+            for metric, higher in HIGHER_IS_BETTER.items():
+                m, b = m_row[metric]["mean"], b_row[metric]["mean"]
+                if (m < b) if higher else (m > b):
+                    flags.append({"baseline": name, "metric": region + metric, "model": m,
+                                  "baseline_value": b})
     return flags
 
 
-def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> dict:
-    """Paired metrics of each baseline (fitted on the training split) on the test questions;
-    {} when the training split cannot fit them for every question."""
+def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> tuple[dict, list[dict]]:
+    """Paired metrics of each baseline (fitted on the training split) on the test questions,
+    pooled over them (the rows every question has), and per question (with the per-source rows
+    of questions with several sources); ({}, []) when the training split cannot fit them for
+    every question."""
     fits = {(p["target_name"], tuple(p["source_names"])): p for p in _paired_parts(task, train, False)}
     keys = [(p["target_name"], tuple(p["source_names"])) for p in test_parts]
     if not all(k in fits for k in keys):
-        return {}
-    preds: dict[str, list] = {name: [] for name in baselines.BASELINE_DEFINITIONS}
+        return {}, []
+    preds = []
     for part, key in zip(test_parts, keys):
         fit = fits[key]
-        for name, p in baselines.baseline_predictions(fit["source"], fit["target"], fit["mask"],
-                                                      part["source"]).items():
-            preds[name].append(p)
-    target, mask, subjects, lesion = (np.concatenate([p[k] for p in test_parts])
-                                      for k in ("target", "mask", "subjects", "lesion"))
-    return {name: dict(metrics.paired_metrics(np.concatenate(v), target, mask, subjects,
-                                              lesion=lesion),
-                       definition=baselines.BASELINE_DEFINITIONS[name]) for name, v in preds.items()}
+        preds.append(baselines.baseline_predictions(fit["source"], fit["target"], fit["mask"],
+                                                    part["source"], part["source_names"]))
 
+    def score(names, parts, part_preds):
+        cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
+        return {name: dict(metrics.paired_metrics(np.concatenate([pp[name] for pp in part_preds]),
+                                                  cat("target"), cat("mask"), cat("subjects"),
+                                                  lesion=cat("lesion")),
+                           definition=baselines.definition(name)) for name in names}
+
+    common = [n for n in preds[0] if all(n in pp for pp in preds)]
+    per_question = [score(list(pp), [part], [pp]) for part, pp in zip(test_parts, preds)]
+    pooled = per_question[0] if len(test_parts) == 1 else score(common, test_parts, preds)
+    return pooled, per_question
 
 
 def _examples(n: int, count: int = 6) -> np.ndarray:
@@ -354,12 +381,18 @@ def _examples(n: int, count: int = 6) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, count)).round().astype(int)) if n else np.zeros(0, int)
 
 
-def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, seed: int, source: str):
-    test, train = data.of_subjects(split["test"]), data.of_subjects(split["train"])
+def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, seed: int, source: str,
+                     external: bool = False):
+    if external:
+        test, train = data, _load_data(cfg.data, cfg, split)[0].of_subjects(split["train"])
+    else:
+        test, train = data.of_subjects(split["test"]), data.of_subjects(split["train"])
     parts = _paired_parts(task, test)
     if not parts:
-        raise UserError(source, f"no slice of the run's {len(split['test'])} test subject(s) has the "
-                                f"sequences {', '.join(task.sources)} and {task.target}")
+        held = f"{len(set(test.subjects))} subject(s) of {source}" if external else \
+            f"the run's {len(split['test'])} test subject(s)"
+        raise UserError(source, f"no slice of {held} has the sequences {', '.join(task.sources)} and "
+                                f"{task.target}")
     cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
     pred, target, mask, subjects, lesion = (cat(k) for k in ("pred", "target", "mask", "subjects",
                                                              "lesion"))
@@ -367,13 +400,21 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
     paired = metrics.paired_metrics(pred, target, mask, subjects, lesion=lesion)
     paired["task"] = (f"{' + '.join(task.sources)} -> {task.target}" if not task.imputation else
                       "imputation: each sequence from the others, leave-one-out, pooled")
-    paired["split"] = DEFINITIONS["test"]
+    paired["split"] = DEFINITIONS["external" if external else "test"]
+    paired["external"] = external
+    rows, per_question = _baseline_rows(task, train, parts)
     if task.imputation:
-        paired["targets"] = {p["target_name"]: metrics.paired_metrics(p["pred"], p["target"], p["mask"], p["subjects"])
-                             for p in parts}
-    rows = _baseline_rows(task, train, parts)
+        paired["targets"] = {}
+        for i, p in enumerate(parts):
+            scores = metrics.paired_metrics(p["pred"], p["target"], p["mask"], p["subjects"], lesion=p["lesion"])
+            scores["given"] = p["source_names"]
+            if per_question:
+                scores["baselines"] = per_question[i]
+                scores["below_baseline"] = _below(scores, per_question[i])
+            paired["targets"][p["target_name"]] = scores
     paired["baselines"] = rows
-    paired["below_baseline"] = _below(paired, rows)
+    paired["below_baseline"] = _below(paired, rows) + [
+        dict(flag, target=seq) for seq, t in paired.get("targets", {}).items() for flag in t.get("below_baseline", [])]
     paired["definitions"]["below_baseline"] = DEFINITIONS["below_baseline"]
     out = {"paired": paired}
     arrays = {"source": content[..., 0], "prediction": pred, "target": target}
@@ -658,17 +699,19 @@ def _content_for(real_train: np.ndarray, train_labels, pool_labels: np.ndarray, 
 
 # ------------------------------------------------------------------------------ entry point
 
-def _latest_checkpoint(run_dir: Path) -> str | None:
-    import tensorflow as tf
-
-    path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
-    return Path(path).name if path else None
+def _checkpoint_name(path: str | None) -> str | None:
+    """best/ckpt-N or ckpt-N from a checkpoint prefix."""
+    if not path:
+        return None
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}" if path.parent.name == "best" else path.name
 
 
 def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_network: str = "auto",
                  budget="small", vgg_weights: str = "auto", seed: int = 0, command: str | None = None,
-                 name: str | None = None) -> Evaluation:
-    """Evaluate one run directory (see the module docstring); ``source`` defaults to the run's data."""
+                 name: str | None = None, checkpoint: str = "best") -> Evaluation:
+    """Evaluate one run directory (see the module docstring); ``source`` defaults to the run's data;
+    ``checkpoint``: the best by validation where the run kept one, or "latest"."""
     run_dir = Path(run_dir)
     cfg, meta = inference.load_run(run_dir)
     budget = resolve_budget(budget)
@@ -678,15 +721,15 @@ def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_netw
     split = load_split(run_dir / "split.json")
     source = source or cfg.data
     plan = plan_style(stylized, vgg_weights)
-    data = _load_data(source, cfg, split)
-    task = inference.load_task(run_dir)
-    checkpoint = _latest_checkpoint(run_dir)
+    data, external = _load_data(source, cfg, split)
+    task = inference.load_task(run_dir, checkpoint)
     curves = {"training": training_curves(run_dir)}
     if cfg.generative:
         results, arrays, style_losses = _evaluate_generative(task, cfg, data, split, budget, plan, seed,
                                                              feature_network, vgg_weights)
     else:
-        results, arrays, style_losses = _evaluate_paired(task, cfg, data, split, budget, plan, seed, source)
+        results, arrays, style_losses = _evaluate_paired(task, cfg, data, split, budget, plan, seed, source,
+                                                         external)
     curves["style"] = style_losses
     out = {
         "command": command or f"evaluate_run({str(run_dir)!r})",
@@ -694,8 +737,9 @@ def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_netw
                 "task": (f"{cfg.model} generating {', '.join(cfg.sequences)}" if cfg.generative else
                          results["paired"]["task"]),
                 "label_names": meta.get("label_names", []),
-                "checkpoint": checkpoint, "checkpoint_definition": "the newest checkpoint when evaluated "
-                                                                  "(its number is the training step)",
+                "checkpoint": _checkpoint_name(task.checkpoint),
+                "checkpoint_definition": "the checkpoint evaluated: best/ckpt-N is the best by "
+                                         "validation, ckpt-N the newest (N is the training step)",
                 "training": training_summary(cfg, curves["training"])},
         "data": {"source": source, "kind": data.kind, "slices": len(data), "image_size": cfg.image_size,
                  "subjects": {k: len(v) for k, v in split.items()}},

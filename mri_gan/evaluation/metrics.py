@@ -47,6 +47,8 @@ PAIRED_DEFINITIONS = {
     "mae": "mean |prediction - target| over brain-mask pixels, pooled per subject",
     "nmse": "sum (prediction - target)^2 / sum target^2 over brain-mask pixels, pooled per subject",
     "aggregate": "per-subject values, then mean and population std (ddof 0) over subjects",
+    "tumour": "SSIM, PSNR, MAE and NMSE of the same brain-masked images over the tumour-mask pixels "
+              "only (SSIM: window centres inside the tumour); subjects with tumour pixels",
     "lesion_contrast": "(mean prediction in the lesion mask - median prediction in the rest of the "
                        "brain) / the same for the target; 1 = lesions as bright as real, 0 = not "
                        "told apart; subjects with lesion pixels and target contrast > 0.01",
@@ -116,22 +118,25 @@ def ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return luminance * cs
 
 
-def _slice_sums(pred01: np.ndarray, target01: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-slice sums over mask pixels: SSIM map, squared / absolute error, target energy."""
+def _slice_sums(pred01: np.ndarray, target01: np.ndarray, mask: np.ndarray,
+                region: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-slice sums over the pixels of ``region`` (default: ``mask``) of the images with the
+    background outside ``mask`` set to 0: SSIM map, squared / absolute error, target energy."""
     p = (pred01 * mask).astype(np.float32)
     t = (target01 * mask).astype(np.float32)
     smap = ssim_map(p, t)
+    region = mask if region is None else region
     r = (SSIM_FILTER_SIZE - 1) // 2
     h, w = mask.shape[1:]
-    centres = mask[:, r:h - r, r:w - r]
-    diff = p - t
+    centres = region[:, r:h - r, r:w - r]
+    diff = (p - t) * region
     return {
         "ssim": (smap * centres).sum(axis=(1, 2), dtype=np.float64),
         "ssim_pixels": centres.sum(axis=(1, 2), dtype=np.float64),
         "se": np.square(diff).sum(axis=(1, 2), dtype=np.float64),
         "ae": np.abs(diff).sum(axis=(1, 2), dtype=np.float64),
-        "energy": np.square(t).sum(axis=(1, 2), dtype=np.float64),
-        "pixels": mask.sum(axis=(1, 2), dtype=np.float64),
+        "energy": np.square(t * region).sum(axis=(1, 2), dtype=np.float64),
+        "pixels": region.sum(axis=(1, 2), dtype=np.float64),
     }
 
 
@@ -156,7 +161,8 @@ def _pooled(sums: dict[str, np.ndarray]) -> dict[str, float]:
 
 def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0), lesion=None) -> dict:
     """SSIM, PSNR, MAE and NMSE inside ``mask``, per subject, then mean and std over subjects;
-    with ``lesion`` masks [N, H, W] also ``lesion_contrast`` (when it is defined).
+    with ``lesion`` masks [N, H, W] also the same metrics inside the tumour (``tumour``) and
+    ``lesion_contrast`` (each when it is defined).
 
     ``pred`` and ``target``: [N, H, W] or [N, H, W, 1] in ``input_range`` (model range by
     default); ``mask``: [N, H, W] bool, or None for whole images; ``subjects``: N subject ids.
@@ -171,7 +177,27 @@ def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0), lesion
     subjects = np.asarray(subjects).astype(str).reshape(-1)
     if len(subjects) != len(p):
         raise ValueError(f"{len(subjects)} subject ids for {len(p)} slices")
-    sums = _slice_sums(to_unit_range(p, input_range), to_unit_range(t, input_range), m)
+    p01, t01 = to_unit_range(p, input_range), to_unit_range(t, input_range)
+    per_subject, excluded = _per_subject(_slice_sums(p01, t01, m), subjects)
+    if not per_subject:
+        raise UserError("brain mask", "no subject has mask pixels away from the image border")
+    out = _over_subjects(per_subject)
+    if lesion is not None:
+        region = m & np.asarray(lesion, bool).reshape(p.shape)
+        tumour, _ = _per_subject(_slice_sums(p01, t01, m, region), subjects)
+        if tumour:
+            out["tumour"] = dict(_over_subjects(tumour), subjects=len(tumour))
+        contrast = lesion_contrast(p, t, m, lesion, subjects, input_range)
+        if contrast is not None:
+            out["lesion_contrast"] = contrast
+    out.update(subjects=len(per_subject), masked=mask is not None, scale=SCALE,
+               psnr_cap_db=PSNR_CAP_DB, excluded=excluded, per_subject=per_subject,
+               definitions=dict(PAIRED_DEFINITIONS))
+    return out
+
+
+def _per_subject(sums: dict[str, np.ndarray], subjects: np.ndarray) -> tuple[dict, list[str]]:
+    """Pooled metrics per subject, and the subjects without an SSIM window centre in the region."""
     per_subject, excluded = {}, []
     for subject in sorted(set(subjects)):
         rows = subjects == subject
@@ -181,18 +207,15 @@ def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0), lesion
             continue
         per_subject[subject] = dict(_pooled(group), slices=int(rows.sum()),
                                     pixels=int(group["pixels"].sum()))
-    if not per_subject:
-        raise UserError("brain mask", "no subject has mask pixels away from the image border")
+    return per_subject, excluded
+
+
+def _over_subjects(per_subject: dict) -> dict:
+    """Mean and population std over subjects of each metric."""
     out = {}
     for name in ("ssim", "psnr", "mae", "nmse"):
         values = np.array([s[name] for s in per_subject.values()], np.float64)
         out[name] = {"mean": float(values.mean()), "std": float(values.std())}
-    contrast = None if lesion is None else lesion_contrast(p, t, m, lesion, subjects, input_range)
-    if contrast is not None:
-        out["lesion_contrast"] = contrast
-    out.update(subjects=len(per_subject), masked=mask is not None, scale=SCALE,
-               psnr_cap_db=PSNR_CAP_DB, excluded=excluded, per_subject=per_subject,
-               definitions=dict(PAIRED_DEFINITIONS))
     return out
 
 

@@ -482,14 +482,18 @@ def _paired_blocks(m: dict) -> list:
               ("table", ["", "SSIM", "PSNR (dB)", "MAE", "NMSE", *(["lesion contrast"] if lesion else []),
                          "subjects"], rows)]
     if p.get("targets"):
-        blocks += [("p", "Per imputed sequence (the others given):"),
-                   ("table", ["target", "SSIM", "PSNR (dB)", "MAE", "NMSE", "subjects"],
-                    [[seq, *(fmt(t[k]) for k in ("ssim", "psnr", "mae", "nmse")), fmt(t["subjects"])]
-                     for seq, t in p["targets"].items()])]
+        blocks.append(("p", "Per imputed sequence (the others given), beside the baselines fitted for "
+                            "that sequence; brain, then inside the tumour mask:"))
+        for seq, t in p["targets"].items():
+            blocks.append(("table", [f"{seq} from {' + '.join(t.get('given', []))}", "SSIM", "PSNR (dB)",
+                                     "MAE", "tumour SSIM", "tumour PSNR (dB)", "lesion contrast"],
+                           [_region_row(name, r) for name, r in
+                            {"model": t, **(t.get("baselines") or {})}.items()]))
     flags = list(p.get("below_baseline", [])) + [dict(f, style=True) for f in (styled or {}).get("below_baseline", [])]
     if flags:
         blocks.append(("p", "**Flag: the model is below a trivial baseline** on: " + "; ".join(
-            f"{f['metric'].upper()}{' (with style)' if f.get('style') else ''} {fmt(f['model'])} vs "
+            f"{f['target'] + ' ' if f.get('target') else ''}{f['metric'].upper()}"
+            f"{' (with style)' if f.get('style') else ''} {fmt(f['model'])} vs "
             f"{f['baseline']} {fmt(f['baseline_value'])}" for f in flags) + "."))
     elif p.get("baselines"):
         blocks.append(("p", "The model beats every trivial baseline on every metric."))
@@ -570,6 +574,13 @@ def _style_blocks(m: dict) -> list:
               "\"synthetic + style\" rows come close to the \"real training images\" row, the style step kept "
               "its real content and says little about the generator.")
     return [("h", 3, "Style transfer"), ("ul", items), ("p", caveat)]
+
+
+def _region_row(name: str, r: dict) -> list:
+    """A table row: SSIM, PSNR, MAE in the brain, SSIM and PSNR inside the tumour, lesion contrast."""
+    tumour = r.get("tumour") or {}
+    return [name, *(fmt(r.get(k)) for k in ("ssim", "psnr", "mae")),
+            *(fmt(tumour.get(k)) for k in ("ssim", "psnr")), fmt(r.get("lesion_contrast"))]
 
 
 def summary(name: str, m: dict) -> str:

@@ -47,9 +47,25 @@ ANY = "any"
 DROPOUT_UNITS = 3
 #: images per call when translating many slices
 INFER_BATCH = 32
+#: validation figures (``val_<name>``) from a ``paired_metrics`` result, None where undefined
+VALIDATION_FIGURES = {
+    "ssim": lambda r: r["ssim"]["mean"], "psnr": lambda r: r["psnr"]["mean"], "mae": lambda r: r["mae"]["mean"],
+    "tumour_ssim": lambda r: r["tumour"]["ssim"]["mean"] if "tumour" in r else None,
+    "lesion_contrast": lambda r: r["lesion_contrast"]["mean"] if "lesion_contrast" in r else None,
+}
 
 
 NORMS = ("batch", "instance")
+UPSAMPLINGS = ("transposed", "resize")
+
+
+def upsampler(width: int, kind: str, use_bias: bool) -> keras.layers.Layer:
+    """x2 upsampling to ``width`` channels: a 4x4 transposed convolution stride 2 (pix2pix), or a
+    bilinear resize then a 3x3 convolution, which leaves no checkerboard texture (Odena et al. 2016)."""
+    if kind == "resize":
+        return keras.Sequential([keras.layers.UpSampling2D(2, interpolation="bilinear"),
+                                 keras.layers.Conv2D(width, 3, padding="same", use_bias=use_bias)])
+    return keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=use_bias)
 
 
 def normalization(kind: str) -> keras.layers.Layer:
@@ -89,13 +105,16 @@ class UNetGenerator(keras.Model):
     """[N, S, S, in_channels] -> [N, S, S, out_channels] in [-1, 1]."""
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
-                 attention=False, dropout=0.5, norm="batch", input_skip=False, **kwargs):
+                 attention=False, dropout=0.5, norm="batch", input_skip=False, upsampling="transposed",
+                 **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
         if norm not in NORMS:
             raise ValueError(f"norm {norm!r} is not one of {NORMS}")
-        self.norm, self.input_skip = norm, input_skip
+        if upsampling not in UPSAMPLINGS:
+            raise ValueError(f"upsampling {upsampling!r} is not one of {UPSAMPLINGS}")
+        self.norm, self.input_skip, self.upsampling = norm, input_skip, upsampling
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
         widths = unet_widths(depth, filters)
@@ -108,9 +127,9 @@ class UNetGenerator(keras.Model):
         for k, width in enumerate(reversed(widths[:-1])):   # innermost first, to the skip's width
             drop = keras.layers.Dropout(dropout) if dropout and k < DROPOUT_UNITS else None
             gate = AttentionGate(max(width // 2, 1)) if attention else None
-            self.up.append([keras.layers.Conv2DTranspose(width, 4, 2, "same", use_bias=False),
+            self.up.append([upsampler(width, upsampling, False),
                             normalization(self.norm), drop, keras.layers.ReLU(), gate])
-        self.to_image = keras.layers.Conv2DTranspose(out_channels, 4, 2, "same")
+        self.to_image = upsampler(out_channels, upsampling, True)
         self.from_input = (keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False,
                                               kernel_initializer="zeros") if input_skip else None)
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
@@ -140,7 +159,7 @@ class UNetGenerator(keras.Model):
         return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
                 "attention": self.attention, "dropout": self.dropout, "norm": self.norm,
-                "input_skip": self.input_skip}
+                "input_skip": self.input_skip, "upsampling": self.upsampling}
 
 
 def patch_receptive_field(patch_layers: int) -> int:
@@ -203,6 +222,7 @@ class Pix2Pix(GANTask):
     """Pix2Pix translation (``cfg.target`` one sequence) or imputation (``cfg.target == "any"``)."""
 
     LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "g_ssim", "d_acc_real", "d_acc_fake")
+    SELECT = "val_ssim"
 
     def __init__(self, cfg: TrainConfig, meta: dict):
         super().__init__(cfg, meta)
@@ -223,10 +243,14 @@ class Pix2Pix(GANTask):
                                      f"{cfg.image_size} (needs image_size / 2^depth >= 1)")
         if cfg.unet_norm not in NORMS:
             raise UserError("--set", f"unet_norm={cfg.unet_norm!r} (known: {', '.join(NORMS)})")
+        if cfg.unet_upsampling not in UPSAMPLINGS:
+            raise UserError("--set", f"unet_upsampling={cfg.unet_upsampling!r} "
+                                     f"(known: {', '.join(UPSAMPLINGS)})")
         if cfg.image_size % 2 ** cfg.patch_layers:
             raise UserError("--set", f"patch_layers={cfg.patch_layers} is too deep for image_size="
                                      f"{cfg.image_size}")
         self._val_data: SliceSet | None = None
+        self._val_baselines: dict[str, dict[str, float]] = {}
         self._predict = None
 
     @property
@@ -242,7 +266,8 @@ class Pix2Pix(GANTask):
         cfg = self.cfg
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
-                                       cfg.unet_norm, cfg.unet_input_skip, name="generator")
+                                       cfg.unet_norm, cfg.unet_input_skip, cfg.unet_upsampling,
+                                       name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size
@@ -284,22 +309,30 @@ class Pix2Pix(GANTask):
         """D and G losses (contributions to global means) for generator output ``out``.
 
         D's fake input keeps the given channels of the target and takes ``out`` where the
-        weight is 1, so neither term reaches ``out`` on given channels."""
-        D = self.discriminator
+        weight is 1, so neither term reaches ``out`` on given channels. With ``adv_lambda = 0``
+        D is not run and its figures are 0."""
         cond, target = batch["cond"], batch["target"]
         weight = batch["weight"][:, None, None, :]
         average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
-        fake = target * (1.0 - weight) + out * weight
-        logits = D(tf.concat([cond, cond], 0), tf.concat([target, fake], 0), training=True)
-        real_logits, fake_logits = tf.split(logits, 2)
-        g_adv = average(losses.generator_bce(fake_logits))
         g_l1 = average(losses.l1(out, target, weight * (1.0 + self.cfg.lesion_weight * batch["lesion"])))
         g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
-        return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)),
-                "g_loss": g_adv + self.cfg.l1_lambda * g_l1 + self.cfg.ssim_lambda * g_ssim,
-                "g_adv": g_adv, "g_l1": g_l1, "g_ssim": g_ssim,
+        logs = {"g_l1": g_l1, "g_ssim": g_ssim,
+                "g_loss": self.cfg.l1_lambda * g_l1 + self.cfg.ssim_lambda * g_ssim}
+        if not self.adversarial:
+            zero = tf.zeros([])
+            return {"d_loss": zero, "g_adv": zero, "d_acc_real": zero, "d_acc_fake": zero, **logs}
+        fake = target * (1.0 - weight) + out * weight
+        logits = self.discriminator(tf.concat([cond, cond], 0), tf.concat([target, fake], 0), training=True)
+        real_logits, fake_logits = tf.split(logits, 2)
+        g_adv = average(losses.generator_bce(fake_logits))
+        logs["g_loss"] += self.cfg.adv_lambda * g_adv
+        return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)), "g_adv": g_adv,
                 "d_acc_real": average(losses.accuracy_from_logits(real_logits, True)),
-                "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False))}
+                "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False)), **logs}
+
+    @property
+    def adversarial(self) -> bool:
+        return self.cfg.adv_lambda > 0
 
     def replica_step(self, batch: dict, global_batch: int) -> dict:
         """G runs once; D and G are updated together from the same forward pass (D's gradient
@@ -307,7 +340,8 @@ class Pix2Pix(GANTask):
         G, D = self.generator, self.discriminator
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             logs = self.losses(batch, G(batch["cond"], training=True), global_batch)
-        self._apply(self.d_opt, d_tape, logs["d_loss"], D.trainable_variables)
+        if self.adversarial:
+            self._apply(self.d_opt, d_tape, logs["d_loss"], D.trainable_variables)
         self._apply(self.g_opt, g_tape, logs["g_loss"], G.trainable_variables)
         return logs
 
@@ -355,9 +389,9 @@ class Pix2Pix(GANTask):
         return pairs
 
     def validate(self, data: SliceSet) -> dict:
-        """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects, and the
-        lesion contrast where the data has tumour masks; for imputation the mean over
-        leave-one-out targets, plus each target's figures."""
+        """SSIM, PSNR and MAE inside the brain mask, per subject then over subjects, and SSIM
+        inside the tumour and the lesion contrast where the data has tumour masks; for
+        imputation the mean over leave-one-out targets, plus each target's figures."""
         from mri_gan.evaluation.metrics import paired_metrics
 
         self._val_data = data
@@ -367,17 +401,54 @@ class Pix2Pix(GANTask):
             pred = self.translate(sub.images, sub.available, seq)
             per_target[seq] = paired_metrics(pred, sub.channels([seq])[..., 0], sub.brain_mask,
                                              sub.subjects, lesion=sub.tumor_mask)
-        contrast = [r["lesion_contrast"]["mean"] for r in per_target.values() if "lesion_contrast" in r]
         if not per_target:
             return {}
-        out = {f"val_{m}": round(float(np.mean([r[m]["mean"] for r in per_target.values()])), 5)
-               for m in ("ssim", "psnr", "mae")}
-        if contrast:
-            out["val_lesion_contrast"] = round(float(np.mean(contrast)), 5)
+        figures = {name: [value(r) for r in per_target.values() if value(r) is not None]
+                   for name, value in VALIDATION_FIGURES.items()}
+        out = {f"val_{name}": round(float(np.mean(v)), 5) for name, v in figures.items() if v}
         if self.imputation:
             for seq, r in per_target.items():
-                out.update({f"val_{m}_{seq}": round(r[m]["mean"], 5) for m in ("ssim", "psnr", "mae")})
+                out.update({f"val_{name}_{seq}": round(value(r), 5) for name, value in VALIDATION_FIGURES.items()
+                            if value(r) is not None})
+        below = 0
+        for seq, best in self._val_baselines.items():
+            if seq in per_target:
+                for metric, value in best.items():
+                    margin = per_target[seq][metric]["mean"] - value
+                    out[f"val_margin_{metric}_{seq}"] = round(margin, 5)
+                    below += margin < 0
+        if self._val_baselines:
+            out["val_below_baseline"] = below
         return out
+
+    def fit_references(self, train: SliceSet, val: SliceSet) -> None:
+        """The best baseline SSIM and PSNR per validation target (identity and linear map of each
+        other sequence, their multi-input regression; fitted on ``train``): ``validate`` logs the
+        model's margin over them (``val_margin_ssim_<target>``) and how many are negative."""
+        from mri_gan.evaluation.baselines import baseline_predictions
+        from mri_gan.evaluation.metrics import paired_metrics
+
+        self._val_baselines = {}
+        train_rows = dict(self._pairs(train))
+        for seq, rows in self._pairs(val):
+            if seq not in train_rows:
+                continue
+            fit, sub = train.subset(train_rows[seq]), val.subset(rows)
+            sources = self._baseline_sources(seq, sub, fit)
+            if not sources:
+                continue
+            preds = baseline_predictions(fit.channels(sources), fit.channels([seq]), fit.brain_mask,
+                                         sub.channels(sources), sources)
+            scores = [paired_metrics(p, sub.channels([seq])[..., 0], sub.brain_mask, sub.subjects)
+                      for name, p in preds.items() if name != "mean_image"]
+            self._val_baselines[seq] = {m: max(r[m]["mean"] for r in scores) for m in ("ssim", "psnr")}
+
+    def _baseline_sources(self, seq: str, val: SliceSet, train: SliceSet) -> list[str]:
+        """The sequences a baseline for ``seq`` reads: the run's sources (translation), or the
+        other sequences present in every validation and training slice of it (imputation)."""
+        if not self.imputation:
+            return list(self.sources)
+        return [s for s in SEQUENCES if s != seq and val.has([s]).all() and train.has([s]).all()]
 
     def sample_grid(self, data: SliceSet, seed: int) -> np.ndarray:
         """Rows of source | synthesized | real target | |error| on validation slices once

@@ -21,10 +21,13 @@ class GANTask:
 
     #: names of the values replica_step returns (reduced with SUM across replicas)
     LOGS: tuple[str, ...] = ()
+    #: the validation figure (higher is better) that picks checkpoints/best; None: no best kept
+    SELECT: str | None = None
 
     def __init__(self, cfg: TrainConfig, meta: dict):
         self.cfg = cfg
         self.meta = meta          # label_names, channels, ... (saved as model.json)
+        self.checkpoint: str | None = None   # the checkpoint inference restored the weights from
         self.generator: keras.Model
         self.discriminator: keras.Model
         self.g_opt: keras.optimizers.Optimizer
@@ -36,6 +39,8 @@ class GANTask:
         raise NotImplementedError
 
     def _adam(self, lr: float) -> keras.optimizers.Optimizer:
+        if self.cfg.lr_decay:
+            lr = HalfLinearDecay(lr, self.cfg.steps)
         opt = keras.optimizers.Adam(lr, beta_1=self.cfg.beta_1, beta_2=self.cfg.beta_2)
         if self.cfg.precision == "mixed_float16":
             opt = keras.optimizers.LossScaleOptimizer(opt)
@@ -105,6 +110,9 @@ class GANTask:
         """Validation figures on held-out subjects ({} for unpaired models)."""
         return {}
 
+    def fit_references(self, train: SliceSet, val: SliceSet) -> None:
+        """Fit, on the training split, whatever ``validate`` compares the model with (baselines)."""
+
 
 class GenerativeTask(GANTask):
     """What the noise -> image models (DCGAN, PGGAN) share: labels in the run's label view,
@@ -125,6 +133,22 @@ class GenerativeTask(GANTask):
         if self.num_classes:
             keep &= self.labels_of(data) >= 0
         return keep
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
+class HalfLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr`` for the first half of ``steps``, then linearly down to 0 at ``steps`` (pix2pix's schedule)."""
+
+    def __init__(self, lr: float, steps: int):
+        self.lr, self.steps = float(lr), int(steps)
+
+    def __call__(self, step):
+        half = self.steps / 2.0
+        left = (self.steps - tf.cast(step, tf.float32)) / max(half, 1.0)
+        return self.lr * tf.clip_by_value(left, 0.0, 1.0)
+
+    def get_config(self):
+        return {"lr": self.lr, "steps": self.steps}
 
 
 def tile(images: np.ndarray, cols: int) -> np.ndarray:

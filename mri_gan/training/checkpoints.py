@@ -1,13 +1,21 @@
-"""Restoring checkpoints, falling back past a damaged newest one."""
+"""Restoring checkpoints, falling back past a damaged newest one; the best one by validation."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
 import tensorflow as tf
 
 from mri_gan.errors import UserError
+
+#: the sub-folder of checkpoints/ that holds the checkpoint with the best validation figure
+BEST = "best"
+BEST_RECORD = "best.json"
+#: which checkpoint inference uses: the best by validation where the run has one, or the newest
+CHOICES = ("best", "latest")
 
 
 def candidates(directory: Path) -> list[str]:
@@ -38,3 +46,31 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: Path, partial: bo
             sys.stderr.write(f"mri-gan: warning: {path}: unreadable checkpoint ({first[:120]}); "
                              f"falling back to the previous one\n")
     raise UserError(directory, "no readable checkpoint")
+
+
+def best_record(run_dir: Path) -> dict | None:
+    """{"step", "metric", "value"} of the run's best checkpoint, or None without one."""
+    path = Path(run_dir) / "checkpoints" / BEST / BEST_RECORD
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def save_best(manager: tf.train.CheckpointManager, step: int, metric: str, value: float) -> None:
+    """Save the best checkpoint and its record (the record last, so it never names a missing one)."""
+    manager.save(checkpoint_number=step)
+    record = Path(manager.directory) / BEST_RECORD
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"step": step, "metric": metric, "value": value}) + "\n")
+    os.replace(tmp, record)
+
+
+def restore_for_inference(checkpoint: tf.train.Checkpoint, run_dir: Path, which: str = "best") -> str:
+    """Restore the best checkpoint (``which="best"``, where the run kept one) or the newest."""
+    if which not in CHOICES:
+        raise UserError("--checkpoint", f"unknown checkpoint {which!r} (known: {', '.join(CHOICES)})")
+    best = Path(run_dir) / "checkpoints" / BEST
+    if which == "best" and candidates(best):
+        return restore_latest(checkpoint, best, partial=True)
+    return restore_latest(checkpoint, Path(run_dir) / "checkpoints", partial=True)

@@ -36,17 +36,22 @@ class TrainingStopped(Exception):
     """Training stopped on its own (non-finite loss); the last good checkpoint is kept."""
 
 
-def load_data(cfg: TrainConfig) -> slice_set.SliceSet:
-    return slice_set.load(cfg.data, cfg.image_size)[0]
+def load_data(cfg: TrainConfig) -> tuple[slice_set.SliceSet, dict | None]:
+    """The run's slices and its reader's preprocessing (``Reader.preprocessing``)."""
+    data, reader = slice_set.load(cfg.data, cfg.image_size)
+    return data, reader.preprocessing()
 
 
-def run_meta(cfg: TrainConfig, data: slice_set.SliceSet) -> dict:
-    """What inference needs besides the config: label names, channels, normalisation."""
+def run_meta(cfg: TrainConfig, data: slice_set.SliceSet, preprocessing: dict | None = None) -> dict:
+    """What inference needs besides the config: label names, channels, normalisation, and the
+    preprocessing that synthesis applies again (the reader's, at the model's size)."""
     names = ["no_tumor", "tumor"] if cfg.label_view == "binary" else list(data.label_names)
     return {"label_names": names, "sequences": list(cfg.sequences), "data_kind": data.kind,
             "normalisation": "images scaled to [0, 1] per source (8-bit / 255; volumes and "
                              "slice sets: brain p0.5 -> 0, median -> 0.35, clipped), then "
-                             "mapped to [-1, 1]"}
+                             "mapped to [-1, 1]",
+            "preprocessing": None if preprocessing is None else
+            dict(preprocessing, source_kind=data.kind, image_size=cfg.image_size)}
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
@@ -166,19 +171,21 @@ class Trainer:
         """Train to the budget; returns the last logged values. Raises TrainingStopped on NaN."""
         cfg = self.cfg
         out = self._prepare_dir()
-        data = self._data if self._data is not None else load_data(cfg)
+        data, preprocessing = (self._data, None) if self._data is not None else load_data(cfg)
         split_path = self.run_dir / "split.json"
         if self.resume and split_path.exists():
             split = splits.load_split(split_path)
         else:
             split = splits.split_subjects(data.subjects, cfg.seed, cfg.val_fraction, cfg.test_fraction)
-        meta = run_meta(cfg, data)
+        meta = run_meta(cfg, data, preprocessing)
         task = task_class(cfg.model)(cfg, meta)
         train_index = np.flatnonzero(np.isin(data.subjects, split["train"]) & task.train_filter(data))
         if len(train_index) == 0:
             raise UserError(cfg.data, f"no training slices usable by {cfg.model} "
                                       f"(sequences {cfg.sequences if cfg.generative else cfg.source})")
         val_data = data.of_subjects(split["val"])
+        if cfg.val_every:
+            task.fit_references(data.of_subjects(split["train"]), val_data)
         if self.chief:
             cfg.save(out / "config.json")
             splits.save_split(split, out / "split.json")
@@ -192,6 +199,8 @@ class Trainer:
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
         manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), cfg.keep_checkpoints)
+        best_manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / checkpoints.BEST), 1)
+        best = (checkpoints.best_record(self.run_dir) or {}).get("value", -np.inf) if self.resume else -np.inf
         if self.resume:
             checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
         start = int(step_var.numpy())
@@ -243,6 +252,10 @@ class Trainer:
                         bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
                     if cfg.val_every and (done % cfg.val_every == 0 or done == total):
                         entry.update(task.validate(val_data))
+                        value = entry.get(task.SELECT, -np.inf)
+                        if value > best:   # every worker saves, as for the latest (collective)
+                            best = value
+                            checkpoints.save_best(best_manager, done, task.SELECT, value)
                     if entry:
                         last = {"step": done, "epoch": round(epoch, 3), **entry}
                         self._log(out, writer, last)
