@@ -63,11 +63,13 @@ class TrainConfig:
     # pix2pix
     source: list[str] = field(default_factory=lambda: ["t1"])
     target: str = "flair"             # one sequence, or "any" for imputation
+    hide_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # imputation: odds of hiding 1, 2, 3
     unet_depth: int = 7
     unet_filters: int = 64
     attention: bool = False
     unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
     unet_input_skip: bool = False     # full-resolution input path into the output layer
+    residual: bool = False            # T1 / T1ce as the other (where given) plus a learned change (pix2pix.PARTNERS)
     unet_upsampling: str = "transposed"   # transposed (paper) | resize (bilinear x2 + 3x3 conv: no checkerboard)
     dropout: float = 0.5
     adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
@@ -188,7 +190,8 @@ def _coerce(current, value: str, key: str):
         if isinstance(current, float):
             return float(value)
         if isinstance(current, list):
-            return [v for v in value.split(",") if v]
+            items = [v for v in value.split(",") if v]
+            return [float(v) for v in items] if current and isinstance(current[0], float) else items
         if current is None:  # optional ints (steps)
             return None if value.lower() in ("none", "") else int(value)
         return value
@@ -238,6 +241,9 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", "lr_decay needs a step budget (steps=N)")
     if not 0.0 <= cfg.label_smoothing < 0.5:
         raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
+    if len(cfg.hide_weights) != 3 or min(cfg.hide_weights) < 0 or not sum(cfg.hide_weights) > 0:
+        raise UserError("--set", f"hide_weights={cfg.hide_weights} must be three weights >= 0 (of hiding "
+                                 "1, 2, 3 sequences), not all 0")
     if min(cfg.adv_lambda, cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
         raise UserError("--set", "adv_lambda, l1_lambda, ssim_lambda and lesion_weight must be >= 0")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):

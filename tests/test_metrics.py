@@ -272,3 +272,22 @@ def test_linear_baseline_recovers_a_global_intensity_map():
     assert all(p.shape == (2, 32, 32) for p in preds.values())
     np.testing.assert_allclose(preds["mean_image"][1], target.mean(axis=0), atol=1e-6)
     assert metrics.paired_metrics(preds["linear"], target[:2], mask[:2], ["a", "b"])["mae"]["mean"] < 1e-5
+
+
+def test_brasyn_case_metrics_inside_and_outside_the_tumour():
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:16, :40, :40]
+    brain = (z - 8) ** 2 / 64 + ((y - 20) ** 2 + (x - 20) ** 2) / 300 < 1
+    tumour = brain & ((z - 8) ** 2 + (y - 14) ** 2 + (x - 14) ** 2 < 16)
+    target = (np.sin(x / 3) * np.cos(y / 4) + 2 + 2 * tumour).astype(np.float32) * brain
+    same = metrics.brasyn_case_metrics(target * 3 + 1, target, brain, tumour)   # any linear scale
+    assert same["ssim_tumour"] == pytest.approx(1, abs=1e-4) and same["ssim_healthy"] == pytest.approx(1, abs=1e-4)
+    assert same["mse"] < 1e-6
+    spoiled = target.copy()
+    spoiled[tumour] = np.median(target[brain])            # the lesion painted as tissue
+    worse = metrics.brasyn_case_metrics(spoiled, target, brain, tumour)
+    assert worse["ssim_tumour"] < 0.9 and worse["ssim_healthy"] > worse["ssim_tumour"]
+    assert worse["psnr"] < same["psnr"]
+    noisy = target + rng.normal(0, 0.5, target.shape).astype(np.float32) * brain
+    assert metrics.brasyn_case_metrics(noisy, target, brain, tumour)["ssim_healthy"] < 0.9
+    assert metrics.brasyn_case_metrics(target, target, brain, np.zeros_like(tumour))["ssim_tumour"] is None

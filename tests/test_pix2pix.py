@@ -45,7 +45,7 @@ def test_generator_layout():
     (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
                          attention=True, dropout=0.3, norm="instance", input_skip=True)),
     (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4,
-                         upsampling="resize")),
+                         upsampling="resize", residual=[[1, 5], [0, 4], None, None])),
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):
@@ -61,6 +61,24 @@ def test_resize_upsampling_has_no_transposed_convolution():
                                  UNetGenerator(64, 2, 1, depth=6, filters=4)._flatten_layers()}
     with pytest.raises(ValueError, match="upsampling"):
         UNetGenerator(64, 2, 1, depth=6, upsampling="nearest")
+
+
+@pytest.mark.parametrize("upsampling", ["transposed", "resize"])
+def test_residual_generator_starts_as_the_partner_copy_where_it_is_given(data, upsampling):
+    task = small_task("any", residual="true", unet_upsampling=upsampling)
+    assert task.residual_spec() == [(1, 5), (0, 4), None, None]   # t1 <- t1ce, t1ce <- t1
+    batch = task.make_batch(data, np.arange(8), np.random.default_rng(1))
+    cond = batch["cond"]
+    out = task.generator(tf.constant(cond), training=False).numpy()
+    given = cond[:, 0, 0, 4:].astype(bool)
+    for c, partner in ((0, 1), (1, 0)):
+        rows = given[:, partner]
+        assert rows.any() and (~rows).any()
+        np.testing.assert_allclose(out[rows, ..., c], cond[rows, ..., partner], atol=1e-6)
+        np.testing.assert_allclose(out[~rows, ..., c], 0.0, atol=1e-6)   # no partner: the net alone
+    assert small_task("t1ce", residual="true", source="t2,t1").residual_spec() == [(1, -1)]
+    plain = small_task("flair", residual="true", source="t1")   # no partner: predicted whole
+    assert plain.residual_spec() is None and plain.generator.residual is None
 
 
 def test_without_adversarial_term_only_the_generator_learns(data):
@@ -114,6 +132,11 @@ def test_hide_sequences_draws_one_to_three_of_the_available():
     assert ((available & ~hidden).sum(axis=1) >= 1).all()
     again = hide_sequences(available, np.random.default_rng(0))
     assert np.array_equal(hidden, again)
+    # weighted counts: 3:1:0 odds of hiding 1, 2, 3 (renormalised where fewer are feasible)
+    counts = hide_sequences(available, rng, (3.0, 1.0, 0.0)).sum(axis=1)
+    assert set(counts[:300]) == {1, 2} and set(counts[300:]) == {1}
+    assert 0.6 < np.mean(counts[:300] == 1) < 0.9
+    assert set(hide_sequences(available[:200], rng, (0.0, 0.0, 1.0)).sum(axis=1)) == {3}
 
 
 @pytest.fixture(scope="module")

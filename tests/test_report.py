@@ -309,6 +309,10 @@ def test_external_source_is_evaluated_whole_and_an_overlapping_one_refused(imput
     assert paired["external"] is True and "shares no subject" in paired["split"]
     assert set(paired["targets"]["t2"]["per_subject"]) == {"other-000", "other-001"}
     assert paired["baselines"]   # fitted on the run's own training split
+    cases = paired["targets"]["t2"]["cases"]   # volumes: BraSyn-style figures per case
+    assert cases["model"]["cases"] == 2 and set(cases["model"]["per_case"]) == {"other-000", "other-001"}
+    assert set(cases) == {"model", *paired["targets"]["t2"]["baselines"]}
+    assert 0 < cases["model"]["psnr"]["mean"] < 100 and -1 <= cases["model"]["ssim_healthy"]["mean"] <= 1
     with pytest.raises(UserError, match="shares 12 subject.*holds 2 others"):
         evaluate_run(impute_run, "phantom?subjects=14&size=32", budget="smoke", vgg_weights="none")
 

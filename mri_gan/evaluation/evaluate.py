@@ -43,6 +43,8 @@ from mri_gan.data.split import load_split
 from mri_gan.errors import UserError
 from mri_gan.evaluation import baselines, classifiers, metrics
 
+#: data kinds whose subjects are volumes (per-case 3-D figures)
+VOLUME_KINDS = ("brats",)
 HIGHER_IS_BETTER = {"ssim": True, "psnr": True, "mae": False, "nmse": False}
 FEATURE_CHOICES = ("auto", "inception", "vgg19-mri", "classifier")
 PAIRED_STYLE_SIGMA = 1.0   # the edge smoothing stylize applies to Pix2Pix output
@@ -325,7 +327,7 @@ def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True) -> list[
         sub = data.subset(rows)
         part = dict(target_name=seq, source_names=sources, target=sub.channels([seq])[..., 0],
                     source=sub.channels(sources), mask=sub.brain_mask, subjects=sub.subjects,
-                    lesion=sub.tumor_mask)
+                    lesion=sub.tumor_mask, slice_index=sub.slice_index)
         if predict:
             part["pred"] = task.translate(sub.images, sub.available, seq)
         parts.append(part)
@@ -348,15 +350,15 @@ def _below(model: dict, rows: dict[str, dict]) -> list[dict]:
     return flags
 
 
-def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> tuple[dict, list[dict]]:
+def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> tuple[dict, list[dict], list[dict]]:
     """Paired metrics of each baseline (fitted on the training split) on the test questions,
     pooled over them (the rows every question has), and per question (with the per-source rows
-    of questions with several sources); ({}, []) when the training split cannot fit them for
-    every question."""
+    of questions with several sources), and the predictions per question; ({}, [], []) when the
+    training split cannot fit them for every question."""
     fits = {(p["target_name"], tuple(p["source_names"])): p for p in _paired_parts(task, train, False)}
     keys = [(p["target_name"], tuple(p["source_names"])) for p in test_parts]
     if not all(k in fits for k in keys):
-        return {}, []
+        return {}, [], []
     preds = []
     for part, key in zip(test_parts, keys):
         fit = fits[key]
@@ -373,7 +375,28 @@ def _baseline_rows(task, train: slice_set.SliceSet, test_parts: list[dict]) -> t
     common = [n for n in preds[0] if all(n in pp for pp in preds)]
     per_question = [score(list(pp), [part], [pp]) for part, pp in zip(test_parts, preds)]
     pooled = per_question[0] if len(test_parts) == 1 else score(common, test_parts, preds)
-    return pooled, per_question
+    return pooled, per_question, preds
+
+
+def _case_figures(part: dict, predictions: dict[str, np.ndarray]) -> dict:
+    """BraSyn-style per-case figures (``metrics.brasyn_case_metrics``) of each prediction of one
+    question: every case's slices stacked in slice order as a volume; mean and std over cases,
+    and the model's figures per case."""
+    rows: dict[str, dict] = {}
+    for name, pred in predictions.items():
+        per_case = {}
+        for case in sorted(set(part["subjects"])):
+            idx = np.flatnonzero(part["subjects"] == case)
+            idx = idx[np.argsort(part["slice_index"][idx])]
+            unit = lambda a: metrics.to_unit_range(a[idx])  # noqa: E731
+            per_case[case] = metrics.brasyn_case_metrics(unit(pred), unit(part["target"]), part["mask"][idx],
+                                                         part["lesion"][idx])
+        summary = {}
+        for key in ("ssim_tumour", "ssim_healthy", "psnr", "mse"):
+            values = [c[key] for c in per_case.values() if c[key] is not None]
+            summary[key] = {"mean": float(np.mean(values)), "std": float(np.std(values))} if values else None
+        rows[name] = dict(summary, cases=len(per_case), **({"per_case": per_case} if name == "model" else {}))
+    return rows
 
 
 def _examples(n: int, count: int = 6) -> np.ndarray:
@@ -402,7 +425,8 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
                       "imputation: each sequence from the others, leave-one-out, pooled")
     paired["split"] = DEFINITIONS["external" if external else "test"]
     paired["external"] = external
-    rows, per_question = _baseline_rows(task, train, parts)
+    rows, per_question, baseline_preds = _baseline_rows(task, train, parts)
+    volumes = data.kind in VOLUME_KINDS
     if task.imputation:
         paired["targets"] = {}
         for i, p in enumerate(parts):
@@ -411,7 +435,14 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
             if per_question:
                 scores["baselines"] = per_question[i]
                 scores["below_baseline"] = _below(scores, per_question[i])
+            if volumes:
+                scores["cases"] = _case_figures(p, {"model": p["pred"], **(baseline_preds[i] if baseline_preds else {})})
             paired["targets"][p["target_name"]] = scores
+    elif volumes:
+        paired["cases"] = _case_figures(parts[0], {"model": parts[0]["pred"],
+                                                   **(baseline_preds[0] if baseline_preds else {})})
+    if volumes:
+        paired["definitions"].update(metrics.BRASYN_DEFINITIONS)
     paired["baselines"] = rows
     paired["below_baseline"] = _below(paired, rows) + [
         dict(flag, target=seq) for seq, t in paired.get("targets", {}).items() for flag in t.get("below_baseline", [])]

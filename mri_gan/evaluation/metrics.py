@@ -272,6 +272,46 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
                         "mask pixels" % axis)
 
 
+BRASYN_DEFINITIONS = {
+    "brasyn": "per case, as the BraSyn challenge scores a synthesized volume: each volume scaled by "
+              "its own 0.5-99.5 percentiles inside the brain to [0, 1] (clipped, 0 outside); a 3-D "
+              "SSIM map (Gaussian window sigma 1.5, truncated at 11 voxels, data range 1) averaged "
+              "over the tumour voxels (ssim_tumour) and the other brain voxels (ssim_healthy); PSNR "
+              "and MSE over the brain; then mean and std over cases",
+}
+
+
+def _percentile_unit(volume: np.ndarray, brain: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(volume[brain], [0.5, 99.5])
+    return np.clip((volume - lo) / max(hi - lo, 1e-6), 0.0, 1.0) * brain
+
+
+def ssim_map_3d(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Local SSIM of two volumes in [0, 1] with a 3-D Gaussian window (sigma 1.5, 11 voxels)."""
+    from scipy.ndimage import gaussian_filter
+
+    def mean(z):
+        return gaussian_filter(z, SSIM_FILTER_SIGMA, truncate=(SSIM_FILTER_SIZE // 2) / SSIM_FILTER_SIGMA)
+
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    mx, my = mean(x), mean(y)
+    vx, vy, cxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def brasyn_case_metrics(pred_vol, target_vol, brain_vol, tumour_vol) -> dict:
+    """BraSyn-style figures of one case (``BRASYN_DEFINITIONS``): ssim_tumour (None without
+    tumour voxels), ssim_healthy, psnr, mse."""
+    brain = np.asarray(brain_vol, bool)
+    tumour = np.asarray(tumour_vol, bool) & brain
+    p = _percentile_unit(np.asarray(pred_vol, np.float32), brain)
+    t = _percentile_unit(np.asarray(target_vol, np.float32), brain)
+    smap = ssim_map_3d(p, t)
+    mse = float(np.mean(np.square(p - t)[brain]))
+    return {"ssim_tumour": float(smap[tumour].mean()) if tumour.any() else None,
+            "ssim_healthy": float(smap[brain & ~tumour].mean()), "psnr": psnr_from_mse(mse), "mse": mse}
+
+
 def region_brightness(volume, target, mask) -> dict:
     """How bright ``volume`` is where ``target`` is bright and where it is dark
     (``PAIRED_DEFINITIONS["bright"]`` and ``["dark"]``; None for an empty region), with the

@@ -489,6 +489,8 @@ def _paired_blocks(m: dict) -> list:
                                      "MAE", "tumour SSIM", "tumour PSNR (dB)", "lesion contrast"],
                            [_region_row(name, r) for name, r in
                             {"model": t, **(t.get("baselines") or {})}.items()]))
+            blocks += _case_blocks(f"{seq}, per case", t.get("cases"))
+    blocks += _case_blocks("per case", p.get("cases"))
     flags = list(p.get("below_baseline", [])) + [dict(f, style=True) for f in (styled or {}).get("below_baseline", [])]
     if flags:
         blocks.append(("p", "**Flag: the model is below a trivial baseline** on: " + "; ".join(
@@ -574,6 +576,17 @@ def _style_blocks(m: dict) -> list:
               "\"synthetic + style\" rows come close to the \"real training images\" row, the style step kept "
               "its real content and says little about the generator.")
     return [("h", 3, "Style transfer"), ("ul", items), ("p", caveat)]
+
+
+def _case_blocks(title: str, cases: dict | None) -> list:
+    """The BraSyn-style per-case table (volume sources), or nothing."""
+    if not cases:
+        return []
+    keys = ("ssim_tumour", "ssim_healthy", "psnr", "mse")
+    return [("p", f"BraSyn-style figures, {title} (mean ± std over {cases['model']['cases']} cases; "
+                  "definition \"brasyn\" below):"),
+            ("table", ["", "SSIM tumour", "SSIM healthy", "PSNR (dB)", "MSE"],
+             [[name, *(fmt(r.get(k)) for k in keys)] for name, r in cases.items()])]
 
 
 def _region_row(name: str, r: dict) -> list:

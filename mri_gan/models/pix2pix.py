@@ -8,13 +8,16 @@ connections, optionally through additive attention gates (Oktay et al. 2018, the
 per-image instance norms, which behave the same in training and inference. ``input_skip``
 adds a 3x3 convolution of the input (zero at start) to the output's pre-activation: a
 full-resolution path (the UNet's finest skip is at half resolution), so shared anatomy need
-not be relearned.
+not be relearned. ``upsampling="resize"`` replaces every transposed convolution by a bilinear x2
+resize and a 3x3 convolution (no checkerboard texture). ``residual`` adds, to an output with a
+partner sequence (``PARTNERS``: T1 and T1ce) among the given inputs, that input: the network
+then learns the change from it, and starts as the copy (its last layer is zero at start).
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
 input pixels per logit; it scores real and synthesized pairs in one batch, so its batch norms
-see both. Loss: sigmoid cross-entropy; G adds ``l1_lambda`` * L1 and ``ssim_lambda`` *
-(1 - SSIM). ``lesion_weight`` weighs L1 by 1 + lesion_weight inside tumour masks (where the
+see both. Loss: sigmoid cross-entropy weighted by ``adv_lambda`` (0: D is not run, G is trained
+on its supervised terms alone); G adds ``l1_lambda`` * L1 and ``ssim_lambda`` * (1 - SSIM). ``lesion_weight`` weighs L1 by 1 + lesion_weight inside tumour masks (where the
 data has them): lesions cover a few per cent of the brain, and an unweighted L1 lets G paint
 them the grey of the tissue around them.
 
@@ -23,7 +26,8 @@ Two tasks share one step:
 - translation (``--source`` one or several sequences stacked as channels, ``--target`` one);
 - imputation (``--target any``): the input is the four sequences with the missing ones zeroed
   plus four availability planes, the output is the four sequences. Each training example hides
-  1-3 of the sequences it has (as many as leave at least one) drawn from the step's rng; the
+  1-3 of the sequences it has (as many as leave at least one; the count drawn with the relative
+  ``hide_weights``) drawn from the step's rng; the
   L1 term and the synthesized part of D's fake input cover the hidden channels only (the given
   ones are passed through). At inference it fills whichever sequences are missing.
 """
@@ -54,6 +58,11 @@ VALIDATION_FIGURES = {
     "lesion_contrast": lambda r: r["lesion_contrast"]["mean"] if "lesion_contrast" in r else None,
 }
 
+
+#: the input a synthesized sequence is predicted as a residual of (``residual=true``): T1 and T1ce
+#: share their weighting, the contrast agent changing enhancing tissue and vessels only; T2 and
+#: FLAIR differ in CSF (bright / dark), so they are predicted whole
+PARTNERS = {"t1": "t1ce", "t1ce": "t1"}
 
 NORMS = ("batch", "instance")
 UPSAMPLINGS = ("transposed", "resize")
@@ -106,7 +115,7 @@ class UNetGenerator(keras.Model):
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
                  attention=False, dropout=0.5, norm="batch", input_skip=False, upsampling="transposed",
-                 **kwargs):
+                 residual=None, **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
@@ -115,6 +124,10 @@ class UNetGenerator(keras.Model):
         if upsampling not in UPSAMPLINGS:
             raise ValueError(f"upsampling {upsampling!r} is not one of {UPSAMPLINGS}")
         self.norm, self.input_skip, self.upsampling = norm, input_skip, upsampling
+        #: per output channel, (input channel added to it, input channel gating it or -1), or None
+        self.residual = [list(r) if r is not None else None for r in residual] if residual else None
+        if self.residual is not None and len(self.residual) != out_channels:
+            raise ValueError(f"residual names {len(self.residual)} channels for {out_channels} outputs")
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
         widths = unet_widths(depth, filters)
@@ -130,6 +143,9 @@ class UNetGenerator(keras.Model):
             self.up.append([upsampler(width, upsampling, False),
                             normalization(self.norm), drop, keras.layers.ReLU(), gate])
         self.to_image = upsampler(out_channels, upsampling, True)
+        if self.residual is not None:   # start as the copy: the delta's last layer is zero
+            last = self.to_image.layers[-1] if isinstance(self.to_image, keras.Sequential) else self.to_image
+            last.kernel_initializer = keras.initializers.Zeros()
         self.from_input = (keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False,
                                               kernel_initializer="zeros") if input_skip else None)
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
@@ -153,13 +169,24 @@ class UNetGenerator(keras.Model):
         x = self.to_image(x)
         if self.from_input is not None:
             x = x + self.from_input(inputs)
-        return self.out_act(x)
+        x = self.out_act(x)
+        if self.residual is None:
+            return x
+        inputs = keras.ops.cast(inputs, "float32")
+        copies = []
+        for c, pair in enumerate(self.residual):
+            if pair is None:
+                copies.append(keras.ops.zeros_like(x[..., c]))
+            else:
+                source, gate = pair
+                copies.append(inputs[..., source] * (inputs[..., gate] if gate >= 0 else 1.0))
+        return keras.ops.clip(x + keras.ops.stack(copies, axis=-1), -1.0, 1.0)
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
                 "attention": self.attention, "dropout": self.dropout, "norm": self.norm,
-                "input_skip": self.input_skip, "upsampling": self.upsampling}
+                "input_skip": self.input_skip, "upsampling": self.upsampling, "residual": self.residual}
 
 
 def patch_receptive_field(patch_layers: int) -> int:
@@ -201,12 +228,15 @@ class PatchDiscriminator(keras.Model):
                 "patch_layers": self.patch_layers}
 
 
-def hide_sequences(available: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """[N, 4] bool: per example, 1 to min(3, available - 1) of its available sequences to hide."""
+def hide_sequences(available: np.ndarray, rng: np.random.Generator, weights=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """[N, 4] bool: per example, 1 to min(3, available - 1) of its available sequences to hide,
+    the count drawn with relative ``weights`` (of 1, 2, 3; renormalised over the feasible counts)."""
     hidden = np.zeros_like(available, bool)
+    weights = np.asarray(weights, np.float64)
     for i, have in enumerate(available):
         present = np.flatnonzero(have)
-        k = rng.integers(1, min(3, len(present) - 1) + 1)
+        w = weights[:min(3, len(present) - 1)]
+        k = rng.choice(len(w), p=w / w.sum()) + 1
         hidden[i, rng.choice(present, k, replace=False)] = True
     return hidden
 
@@ -253,6 +283,19 @@ class Pix2Pix(GANTask):
         self._val_baselines: dict[str, dict[str, float]] = {}
         self._predict = None
 
+    def residual_spec(self) -> list | None:
+        """Per output channel (input channel added, availability plane gating it or -1) or None
+        (``PARTNERS``); None without ``cfg.residual`` or where no output has its partner as input
+        (a target without one is predicted whole)."""
+        if not self.cfg.residual:
+            return None
+        if self.imputation:
+            n = len(SEQUENCES)
+            return [(SEQUENCES.index(PARTNERS[s]), n + SEQUENCES.index(PARTNERS[s])) if s in PARTNERS else None
+                    for s in SEQUENCES]
+        partner = PARTNERS.get(self.target)
+        return [(self.sources.index(partner), -1)] if partner in self.sources else None
+
     @property
     def in_channels(self) -> int:
         return 2 * len(SEQUENCES) if self.imputation else len(self.sources)
@@ -267,7 +310,7 @@ class Pix2Pix(GANTask):
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
                                        cfg.unet_norm, cfg.unet_input_skip, cfg.unet_upsampling,
-                                       name="generator")
+                                       self.residual_spec(), name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size
@@ -295,7 +338,7 @@ class Pix2Pix(GANTask):
         lesion = data.tumor_mask[index][..., None].astype(np.float32)
         if self.imputation:
             images, lesion = self.mirrored(rng, data.images[index], lesion)
-            hidden = hide_sequences(data.available[index], rng)
+            hidden = hide_sequences(data.available[index], rng, self.cfg.hide_weights)
             given = data.available[index] & ~hidden
             return {"cond": imputation_input(images, given), "target": images,
                     "weight": hidden.astype(np.float32), "lesion": lesion}
