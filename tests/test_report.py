@@ -196,14 +196,17 @@ def _image_folder(root: Path) -> Path:
     ("not_a_run", "not a run directory"),
     ("used_out", "exists and is not empty"),
     ("bad_stylized", "not a `mri-gan stylize` output"),
-    ("other_data", "holds none of the run's"),
+    ("other_data", "a generative run is evaluated on its own source"),
+    ("external_without_target", "has the sequences t1 and flair"),
 ])
 def test_user_errors_are_one_line_exit_2(demo, tmp_path, capsys, case, message):
     out, _ = demo
     args = {"not_a_run": ["--run", str(tmp_path)],
             "used_out": ["--run", str(out / "pix2pix"), "--out", str(out / "report")],
             "bad_stylized": ["--run", str(out / "pix2pix"), "--stylized", str(tmp_path)],
-            "other_data": ["--run", str(out / "pix2pix"), "--data", f"folder:{_image_folder(tmp_path)}"]}[case]
+            "other_data": ["--run", str(out / "cdcgan"), "--data", f"folder:{_image_folder(tmp_path / 'a')}"],
+            "external_without_target": ["--run", str(out / "pix2pix"), "--data",
+                                        f"folder:{_image_folder(tmp_path / 'b')}"]}[case]
     if "--out" not in args:
         args += ["--out", str(tmp_path / "never")]
     assert main(["evaluate", *args, "--budget", "smoke", "--vgg-weights", "none"]) == 2
