@@ -137,6 +137,7 @@ def test_hide_sequences_draws_one_to_three_of_the_available():
     assert set(counts[:300]) == {1, 2} and set(counts[300:]) == {1}
     assert 0.6 < np.mean(counts[:300] == 1) < 0.9
     assert set(hide_sequences(available[:200], rng, (0.0, 0.0, 1.0)).sum(axis=1)) == {3}
+    assert set(hide_sequences(available[300:], rng, (0.0, 0.0, 1.0)).sum(axis=1)) == {1}   # the only count
 
 
 @pytest.fixture(scope="module")

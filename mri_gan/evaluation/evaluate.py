@@ -436,7 +436,8 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
                 scores["baselines"] = per_question[i]
                 scores["below_baseline"] = _below(scores, per_question[i])
             if volumes:
-                scores["cases"] = _case_figures(p, {"model": p["pred"], **(baseline_preds[i] if baseline_preds else {})})
+                scores["cases"] = _case_figures(p, {"model": p["pred"],
+                                                    **(baseline_preds[i] if baseline_preds else {})})
             paired["targets"][p["target_name"]] = scores
     elif volumes:
         paired["cases"] = _case_figures(parts[0], {"model": parts[0]["pred"],

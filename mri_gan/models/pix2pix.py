@@ -17,9 +17,10 @@ stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first)
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
 input pixels per logit; it scores real and synthesized pairs in one batch, so its batch norms
 see both. Loss: sigmoid cross-entropy weighted by ``adv_lambda`` (0: D is not run, G is trained
-on its supervised terms alone); G adds ``l1_lambda`` * L1 and ``ssim_lambda`` * (1 - SSIM). ``lesion_weight`` weighs L1 by 1 + lesion_weight inside tumour masks (where the
-data has them): lesions cover a few per cent of the brain, and an unweighted L1 lets G paint
-them the grey of the tissue around them.
+on its supervised terms alone); G adds ``l1_lambda`` * L1 and ``ssim_lambda`` * (1 - SSIM).
+``lesion_weight`` weighs L1 by 1 + lesion_weight inside tumour masks (where the data has them):
+lesions cover a few per cent of the brain, and an unweighted L1 lets G paint them the grey of
+the tissue around them.
 
 Two tasks share one step:
 
@@ -27,9 +28,9 @@ Two tasks share one step:
 - imputation (``--target any``): the input is the four sequences with the missing ones zeroed
   plus four availability planes, the output is the four sequences. Each training example hides
   1-3 of the sequences it has (as many as leave at least one; the count drawn with the relative
-  ``hide_weights``) drawn from the step's rng; the
-  L1 term and the synthesized part of D's fake input cover the hidden channels only (the given
-  ones are passed through). At inference it fills whichever sequences are missing.
+  ``hide_weights``) drawn from the step's rng; the L1 term and the synthesized part of D's fake
+  input cover the hidden channels only (the given ones are passed through). At inference it
+  fills whichever sequences are missing.
 """
 
 from __future__ import annotations
@@ -230,12 +231,14 @@ class PatchDiscriminator(keras.Model):
 
 def hide_sequences(available: np.ndarray, rng: np.random.Generator, weights=(1.0, 1.0, 1.0)) -> np.ndarray:
     """[N, 4] bool: per example, 1 to min(3, available - 1) of its available sequences to hide,
-    the count drawn with relative ``weights`` (of 1, 2, 3; renormalised over the feasible counts)."""
+    the count drawn with relative ``weights`` (of 1, 2, 3; renormalised over the feasible counts,
+    uniform where those all weigh 0)."""
     hidden = np.zeros_like(available, bool)
     weights = np.asarray(weights, np.float64)
     for i, have in enumerate(available):
         present = np.flatnonzero(have)
         w = weights[:min(3, len(present) - 1)]
+        w = w if w.sum() > 0 else np.ones_like(w)
         k = rng.choice(len(w), p=w / w.sum()) + 1
         hidden[i, rng.choice(present, k, replace=False)] = True
     return hidden
