@@ -7,8 +7,8 @@ availability -> the target [N, S, S] in [-1, 1]. A trained run gives one (``task
 an exported SavedModel can give another.
 
 Volumes: a case is read with the ``brats`` reader's helpers and normalised as that reader
-does (brain mask = union of non-zero voxels when skull-stripped, else a head mask per axial
-slice; each volume's brain p0.5 -> 0 and median -> 0.35, clipped to [0, 1]); its axial slices
+does (brain mask = union of non-zero voxels when skull-stripped, else per axial slice the skull
+strip of a model whose reader stripped 2-D slices, or a head mask; each volume's brain p0.5 -> 0 and median -> 0.35, clipped to [0, 1]); its axial slices
 are resized to the model size, translated in batches, resized back to the original in-plane
 size and put back in the file's array layout. Intensity rule: the target volume is missing, so
 its scale is unknown; the synthesized [0, 1] is mapped back through the scale of the reference
@@ -185,9 +185,11 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
         scaled[seq] = axial_slices(vol, affine)
     if stripped:
         brain = axial_slices(mask3d, affine)
-    else:
+    else:   # the mask the model's reader drew on 2-D slices: a skull strip, else the head
         mean = sum(scaled.values()) / len(scaled)
-        brain = np.stack([preprocess.head_mask(s) for s in mean])
+        recorded = translator.preprocessing or preprocess.PREPROCESSING_DEFAULT
+        kind = {"mask": "stripped" if recorded["mask"] == "stripped" else "head"}
+        brain = np.stack([preprocess.slice_mask(s, kind) for s in mean])
     keep = np.flatnonzero(brain.any(axis=(1, 2)))
     size = translator.image_size
     available = np.array([s in volumes for s in SEQUENCES])
