@@ -8,9 +8,10 @@ an exported SavedModel can give another.
 
 Volumes: a case is read with the ``brats`` reader's helpers and normalised as that reader
 does (brain mask = union of non-zero voxels when skull-stripped, else per axial slice the skull
-strip of a model whose reader stripped 2-D slices, or a head mask; each volume's brain p0.5 -> 0 and median -> 0.35, clipped to [0, 1]); its axial slices
-are resized to the model size, translated in batches, resized back to the original in-plane
-size and put back in the file's array layout. Intensity rule: the target volume is missing, so
+strip of a model whose reader stripped 2-D slices, or a head mask; each volume's brain p0.5 -> 0
+and median -> 0.35, clipped to [0, 1]); its axial slices are resized to the model size,
+translated in batches, resized back to the original in-plane size and put back in the file's
+array layout. Intensity rule: the target volume is missing, so
 its scale is unknown; the synthesized [0, 1] is mapped back through the scale of the reference
 input (the first given sequence in t1, t1ce, t2, flair order), which keeps the output in that
 scanner's units. Voxels outside the brain mask are 0. The NIfTI keeps the reference input's
@@ -187,9 +188,8 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
         brain = axial_slices(mask3d, affine)
     else:   # the mask the model's reader drew on 2-D slices: a skull strip, else the head
         mean = sum(scaled.values()) / len(scaled)
-        recorded = translator.preprocessing or preprocess.PREPROCESSING_DEFAULT
-        kind = {"mask": "stripped" if recorded["mask"] == "stripped" else "head"}
-        brain = np.stack([preprocess.slice_mask(s, kind) for s in mean])
+        strip = (translator.preprocessing or {}).get("mask") == "stripped"
+        brain = np.stack([(preprocess.stripped_mask if strip else preprocess.head_mask)(s) for s in mean])
     keep = np.flatnonzero(brain.any(axis=(1, 2)))
     size = translator.image_size
     available = np.array([s in volumes for s in SEQUENCES])

@@ -119,15 +119,18 @@ def ssim_map(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _slice_sums(pred01: np.ndarray, target01: np.ndarray, mask: np.ndarray,
-                region: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per-slice sums over the pixels of ``region`` (default: ``mask``) of the images with the
+                regions=(None,)) -> list[dict[str, np.ndarray]]:
+    """Per ``region`` (None: ``mask``), per-slice sums over its pixels of the images with the
     background outside ``mask`` set to 0: SSIM map, squared / absolute error, target energy."""
     p = (pred01 * mask).astype(np.float32)
     t = (target01 * mask).astype(np.float32)
     smap = ssim_map(p, t)
-    region = mask if region is None else region
+    return [_region_sums(p, t, smap, mask if region is None else region) for region in regions]
+
+
+def _region_sums(p: np.ndarray, t: np.ndarray, smap: np.ndarray, region: np.ndarray) -> dict[str, np.ndarray]:
     r = (SSIM_FILTER_SIZE - 1) // 2
-    h, w = mask.shape[1:]
+    h, w = region.shape[1:]
     centres = region[:, r:h - r, r:w - r]
     diff = (p - t) * region
     return {
@@ -177,14 +180,15 @@ def paired_metrics(pred, target, mask, subjects, input_range=(-1.0, 1.0), lesion
     subjects = np.asarray(subjects).astype(str).reshape(-1)
     if len(subjects) != len(p):
         raise ValueError(f"{len(subjects)} subject ids for {len(p)} slices")
-    p01, t01 = to_unit_range(p, input_range), to_unit_range(t, input_range)
-    per_subject, excluded = _per_subject(_slice_sums(p01, t01, m), subjects)
+    tumour_region = None if lesion is None else m & np.asarray(lesion, bool).reshape(p.shape)
+    sums = _slice_sums(to_unit_range(p, input_range), to_unit_range(t, input_range), m,
+                       (None,) if lesion is None else (None, tumour_region))
+    per_subject, excluded = _per_subject(sums[0], subjects)
     if not per_subject:
         raise UserError("brain mask", "no subject has mask pixels away from the image border")
     out = _over_subjects(per_subject)
     if lesion is not None:
-        region = m & np.asarray(lesion, bool).reshape(p.shape)
-        tumour, _ = _per_subject(_slice_sums(p01, t01, m, region), subjects)
+        tumour, _ = _per_subject(sums[1], subjects)
         if tumour:
             out["tumour"] = dict(_over_subjects(tumour), subjects=len(tumour))
         contrast = lesion_contrast(p, t, m, lesion, subjects, input_range)
@@ -263,7 +267,7 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
     if not keep.any():
         raise UserError("mask", "the mask of the volume is empty")
     sums = _slice_sums(to_unit_range(p[keep], input_range), to_unit_range(t[keep], input_range),
-                       m[keep])
+                       m[keep])[0]
     if sums["ssim_pixels"].sum() == 0:
         raise UserError("mask", "the mask of the volume has no pixel away from the slice borders")
     return dict(_pooled(sums), masked=mask_vol is not None, scale=scale, slices=int(keep.sum()),
