@@ -70,6 +70,7 @@ class TrainConfig:
     unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
     unet_input_skip: bool = False     # full-resolution input path into the output layer
     residual: bool = False            # T1 / T1ce as the other (where given) plus a learned change (pix2pix.PARTNERS)
+    linear_base: bool = False         # the training split's linear map of the given inputs plus a learned change
     unet_upsampling: str = "transposed"   # transposed (paper) | resize (bilinear x2 + 3x3 conv: no checkerboard)
     dropout: float = 0.5
     adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
@@ -145,16 +146,18 @@ PRESETS: dict[str, dict[str, dict]] = {
                        label_smoothing=0.1, minibatch_std=True, log_every=25,
                        checkpoint_every=250, sample_every=250),
         # UNet-128 at half width with instance norm (the same in training and inference), a
-        # full-resolution input path, resize + convolution upsampling, T1 / T1ce as the other plus a
-        # learned change, trained on L1 + SSIM alone (no adversarial term: at this budget it cost
+        # full-resolution input path, resize + convolution upsampling, the training split's linear
+        # map of the given inputs plus a learned change (the net starts as the regression
+        # baseline), trained on L1 + SSIM alone (no adversarial term: at this budget it cost
         # held-out SSIM), lesion-weighted L1, mirror augmentation, one hidden sequence more often
         # than two or three, learning rates decaying over the second half, the best validation
-        # checkpoint kept; 6000 steps (figures and wall times: benchmarks/RESULTS.md)
+        # checkpoint kept, bf16; 6000 steps (figures and wall times: benchmarks/RESULTS.md)
         "pix2pix": dict(image_size=128, batch_size=8, steps=6000, unet_depth=7, unet_filters=32,
                         d_filters=32, unet_norm="instance", unet_input_skip=True, unet_upsampling="resize",
-                        residual=True, adv_lambda=0.0, flip=True, ssim_lambda=50.0, lesion_weight=10.0,
-                        hide_weights=[3.0, 2.0, 1.0], lr_d=2e-4, lr_g=2e-4, lr_decay=True, log_every=25,
-                        checkpoint_every=1000, sample_every=250, val_every=1000),
+                        linear_base=True, adv_lambda=0.0, flip=True, ssim_lambda=50.0, lesion_weight=10.0,
+                        hide_weights=[3.0, 2.0, 1.0], lr_d=2e-4, lr_g=2e-4, lr_decay=True,
+                        precision="mixed_bfloat16", log_every=25, checkpoint_every=1000, sample_every=250,
+                        val_every=1000),
         # 16000 images per stage, batch 64 up to 32 px, 32 at 64 px, 16 at 128 px (growth ends at
         # step 3750), then 4000 steps at 128 stable; mirror augmentation; widths 128 / 128 / 64 /
         # 32 / 16 / 16 at 4 ... 128 px; bilinear upsampling in G (no grid texture; evaluate's
@@ -249,6 +252,8 @@ def validate(cfg: TrainConfig) -> None:
                                  "1, 2, 3 sequences), not all 0")
     if min(cfg.adv_lambda, cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
         raise UserError("--set", "adv_lambda, l1_lambda, ssim_lambda and lesion_weight must be >= 0")
+    if cfg.residual and cfg.linear_base:
+        raise UserError("--set", "residual and linear_base are alternatives: set one of them")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
         raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
     if cfg.augment and cfg.model != "pggan":

@@ -3,6 +3,7 @@ translation errors, and smoke training through the CLI."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -11,6 +12,7 @@ from conftest import assert_config_round_trip, make_slices
 from mri_gan import losses
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
+from mri_gan.evaluation.baselines import LinearMap
 from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, UNetGenerator,
                                     hide_sequences, patch_receptive_field)
 
@@ -46,6 +48,7 @@ def test_generator_layout():
                          attention=True, dropout=0.3, norm="instance", input_skip=True)),
     (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4,
                          upsampling="resize", residual=[[1, 5], [0, 4], None, None])),
+    (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4, linear_base=4)),
     (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
     (AttentionGate, dict(channels=3))])
 def test_get_config_round_trip(cls, kwargs):
@@ -79,6 +82,45 @@ def test_residual_generator_starts_as_the_partner_copy_where_it_is_given(data, u
     assert small_task("t1ce", residual="true", source="t2,t1").residual_spec() == [(1, -1)]
     plain = small_task("flair", residual="true", source="t1")   # no partner: predicted whole
     assert plain.residual_spec() is None and plain.generator.residual is None
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_linear_base_starts_as_the_regression_baseline(data, precision):
+    """Translation: the untrained generator is the baseline's multi-input linear map (under mixed
+    precision up to the bfloat16 rounding of its inputs: 8 significant bits)."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        task = small_task("flair", linear_base="true", source="t1,t2")
+        task.initialise(data)
+        sources = data.channels(["t1", "t2"])
+        out = task.generator(tf.constant(sources), training=False).numpy()[..., 0]
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    expected = LinearMap.fit(sources, data.channels(["flair"]), data.brain_mask).predict(sources)
+    np.testing.assert_allclose(out, expected, atol=1e-4 if precision == "float32" else 1e-2)
+    assert task.generator.base.table.shape == (1, 1, 3) and not task.generator.base.trainable_weights
+
+
+def test_linear_base_imputation_fits_one_map_per_given_set(data):
+    task = small_task("any", linear_base="true")
+    task.initialise(data)
+    table = task.generator.base.table.numpy()
+    assert table.shape == (16, 4, 5)
+    t1, t1ce, t2, flair = range(4)
+    given = [t1, flair]                                   # pattern bits 0 and 3
+    fit = LinearMap.fit(data.images[..., given], data.images[..., t2], data.brain_mask)
+    np.testing.assert_allclose(table[0b1001, t2, [t1, flair, 4]], [*fit.coef, fit.intercept], atol=1e-4)
+    assert table[0b1001, t2, [t1ce, t2]].tolist() == [0, 0]   # inputs not given weigh nothing
+    assert table[0b1001, t1, t1] == 1 and table[0b1001, t1].sum() == 1   # a given output is copied
+    # in the generator: each example's own map, by its availability planes
+    batch = task.make_batch(data, np.arange(8), np.random.default_rng(2))
+    out = task.generator(tf.constant(batch["cond"]), training=False).numpy()
+    for i, flags in enumerate(batch["cond"][:, 0, 0, 4:].astype(int)):
+        row = table[int((flags * 2 ** np.arange(4)).sum())]
+        expected = np.clip(np.einsum("hwc,oc->hwo", batch["cond"][i, ..., :4], row[:, :4]) + row[:, 4], -1, 1)
+        np.testing.assert_allclose(out[i], expected, atol=1e-4)
+    with pytest.raises(UserError, match="alternatives"):
+        small_task("any", linear_base="true", residual="true")
 
 
 def test_without_adversarial_term_only_the_generator_learns(data):

@@ -12,6 +12,9 @@ not be relearned. ``upsampling="resize"`` replaces every transposed convolution 
 resize and a 3x3 convolution (no checkerboard texture). ``residual`` adds, to an output with a
 partner sequence (``PARTNERS``: T1 and T1ce) among the given inputs, that input: the network
 then learns the change from it, and starts as the copy (its last layer is zero at start).
+``linear_base`` adds instead, to every output, a least-squares linear map of the given inputs
+fitted on the training split (:class:`LinearBase`, one map per output and set of given inputs):
+the network starts as the multi-input regression baseline and learns the change from it.
 D: a PatchGAN on (condition, target or synthesized) pairs: ``patch_layers`` 4x4 convolutions
 stride 2 (widths doubling from ``filters`` up to 8x, no batch norm on the first), one stride-1
 convolution and a one-channel stride-1 convolution of logits; ``patch_layers=3`` sees 70x70
@@ -111,12 +114,71 @@ class AttentionGate(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="mri_gan")
+class LinearBase(keras.layers.Layer):
+    """Per output, a linear map of the first ``images`` input channels plus an intercept, chosen by
+    which of them are given: the inputs after the images are one availability plane per image
+    (imputation: 2^images maps, indexed by the flags as bits), or there are none (translation:
+    one map). ``table`` [maps, outputs, images + 1] is a weight set by :meth:`Pix2Pix.initialise`
+    (not trained; saved with the generator)."""
+
+    def __init__(self, images: int, outputs: int, flagged: bool, **kwargs):
+        super().__init__(**kwargs)
+        self.images, self.outputs, self.flagged = images, outputs, flagged
+        self.table = self.add_weight(shape=(2 ** images if flagged else 1, outputs, images + 1),
+                                     initializer="zeros", trainable=False, dtype="float32", name="table")
+
+    def call(self, inputs):
+        x = keras.ops.cast(inputs, "float32")
+        if self.flagged:
+            bits = keras.ops.cast(keras.ops.round(x[:, 0, 0, self.images:2 * self.images]), "int32")
+            index = keras.ops.sum(bits * (2 ** keras.ops.arange(self.images, dtype="int32")), axis=-1)
+        else:
+            index = keras.ops.zeros([keras.ops.shape(x)[0]], "int32")
+        maps = keras.ops.take(self.table, index, axis=0)           # [N, outputs, images + 1]
+        return (keras.ops.einsum("nhwc,noc->nhwo", x[..., :self.images], maps[..., :-1])
+                + maps[:, None, None, :, -1])
+
+    def get_config(self):
+        return {**super().get_config(), "images": self.images, "outputs": self.outputs, "flagged": self.flagged}
+
+
+def fit_linear_maps(images: np.ndarray, available: np.ndarray, mask: np.ndarray, inputs: list[int],
+                    outputs: list[int], flagged: bool) -> np.ndarray:
+    """The :class:`LinearBase` table: per set of given inputs (every subset when ``flagged``, else
+    all of ``inputs``) and output, least squares of the output on the given inputs and an intercept
+    over ``mask`` pixels of the slices that have them all (an output that is itself given is copied;
+    one no slice can fit is 0). ``images`` [N, H, W, C] with channel indices ``inputs``, ``outputs``."""
+    table = np.zeros((2 ** len(inputs) if flagged else 1, len(outputs), len(inputs) + 1), np.float32)
+    channels = sorted(set(inputs) | set(outputs))
+    grams: dict[tuple, np.ndarray] = {}
+    for have in {tuple(a) for a in available}:                  # Gram of [channels, 1] per availability
+        rows = (available == have).all(axis=1)
+        z = images[rows][mask[rows]][:, channels].astype(np.float64)
+        z = np.concatenate([z, np.ones((len(z), 1))], axis=1)
+        grams[have] = z.T @ z
+    for p in range(len(table)):
+        given = [i for k, i in enumerate(inputs) if p >> k & 1] if flagged else list(inputs)
+        for o, out in enumerate(outputs):
+            if out in given:
+                table[p, o, inputs.index(out)] = 1.0
+                continue
+            fitting = [g for have, g in grams.items() if all(have[c] for c in given + [out])]
+            if not fitting:
+                continue
+            gram = sum(fitting)
+            cols = [channels.index(c) for c in given] + [len(channels)]
+            solution = np.linalg.lstsq(gram[np.ix_(cols, cols)], gram[cols, channels.index(out)], rcond=None)[0]
+            table[p, o, [inputs.index(c) for c in given] + [len(inputs)]] = solution
+    return table
+
+
+@keras.saving.register_keras_serializable(package="mri_gan")
 class UNetGenerator(keras.Model):
     """[N, S, S, in_channels] -> [N, S, S, out_channels] in [-1, 1]."""
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
                  attention=False, dropout=0.5, norm="batch", input_skip=False, upsampling="transposed",
-                 residual=None, **kwargs):
+                 residual=None, linear_base=0, **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
@@ -129,6 +191,13 @@ class UNetGenerator(keras.Model):
         self.residual = [list(r) if r is not None else None for r in residual] if residual else None
         if self.residual is not None and len(self.residual) != out_channels:
             raise ValueError(f"residual names {len(self.residual)} channels for {out_channels} outputs")
+        if linear_base and (self.residual is not None or in_channels not in (linear_base, 2 * linear_base)):
+            raise ValueError(f"linear_base={linear_base} needs no residual and {linear_base} image inputs, "
+                             f"with or without as many availability planes (got {in_channels} inputs)")
+        #: image inputs the linear base reads (0: none; more inputs are their availability planes)
+        self.linear_base = linear_base
+        self.base = (LinearBase(linear_base, out_channels, in_channels > linear_base, dtype="float32")
+                     if linear_base else None)
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
         widths = unet_widths(depth, filters)
@@ -144,7 +213,7 @@ class UNetGenerator(keras.Model):
             self.up.append([upsampler(width, upsampling, False),
                             normalization(self.norm), drop, keras.layers.ReLU(), gate])
         self.to_image = upsampler(out_channels, upsampling, True)
-        if self.residual is not None:   # start as the copy: the delta's last layer is zero
+        if self.residual is not None or self.base is not None:   # start as copy / base: last layer 0
             last = self.to_image.layers[-1] if isinstance(self.to_image, keras.Sequential) else self.to_image
             last.kernel_initializer = keras.initializers.Zeros()
         self.from_input = (keras.layers.Conv2D(out_channels, 3, padding="same", use_bias=False,
@@ -171,6 +240,8 @@ class UNetGenerator(keras.Model):
         if self.from_input is not None:
             x = x + self.from_input(inputs)
         x = self.out_act(x)
+        if self.base is not None:
+            return keras.ops.clip(x + self.base(inputs), -1.0, 1.0)
         if self.residual is None:
             return x
         inputs = keras.ops.cast(inputs, "float32")
@@ -187,7 +258,8 @@ class UNetGenerator(keras.Model):
         return {**super().get_config(), "image_size": self.image_size, "in_channels": self.in_channels,
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
                 "attention": self.attention, "dropout": self.dropout, "norm": self.norm,
-                "input_skip": self.input_skip, "upsampling": self.upsampling, "residual": self.residual}
+                "input_skip": self.input_skip, "upsampling": self.upsampling, "residual": self.residual,
+                "linear_base": self.linear_base}
 
 
 def patch_receptive_field(patch_layers: int) -> int:
@@ -300,6 +372,23 @@ class Pix2Pix(GANTask):
         return [(self.sources.index(partner), -1)] if partner in self.sources else None
 
     @property
+    def base_inputs(self) -> int:
+        """Image inputs of the generator's linear base (``cfg.linear_base``), else 0."""
+        return (len(SEQUENCES) if self.imputation else len(self.sources)) if self.cfg.linear_base else 0
+
+    def initialise(self, train: SliceSet) -> None:
+        """Fit the linear base's maps on the training slices (``cfg.linear_base``)."""
+        if not self.cfg.linear_base:
+            return
+        if self.imputation:
+            inputs = outputs = list(range(len(SEQUENCES)))
+        else:
+            inputs = [SEQUENCES.index(s) for s in self.sources]
+            outputs = [SEQUENCES.index(self.target)]
+        table = fit_linear_maps(train.images, train.available, train.brain_mask, inputs, outputs, self.imputation)
+        self.generator.base.table.assign(table)
+
+    @property
     def in_channels(self) -> int:
         return 2 * len(SEQUENCES) if self.imputation else len(self.sources)
 
@@ -313,7 +402,7 @@ class Pix2Pix(GANTask):
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
                                        cfg.unet_norm, cfg.unet_input_skip, cfg.unet_upsampling,
-                                       self.residual_spec(), name="generator")
+                                       self.residual_spec(), self.base_inputs, name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size

@@ -38,6 +38,10 @@ class GANTask:
         """Create models and optimisers and build every variable before the first step."""
         raise NotImplementedError
 
+    def initialise(self, train: SliceSet) -> None:
+        """Set weights derived from the training slices after :meth:`build` (a resume then
+        restores the saved ones)."""
+
     def _adam(self, lr: float) -> keras.optimizers.Optimizer:
         if self.cfg.lr_decay:
             lr = HalfLinearDecay(lr, self.cfg.steps)

@@ -195,6 +195,7 @@ class Trainer:
         keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
         with self.strategy.scope():
             task.build()
+            task.initialise(data.subset(train_index))
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
