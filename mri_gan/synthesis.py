@@ -49,6 +49,8 @@ from mri_gan.inference import atomic_dir, commit_dir
 
 #: slices per call of ``translate``
 BATCH = 32
+#: test-time draws behind an uncertainty map (``translate_stack``)
+SAMPLES = 8
 #: NIfTI-1 header description field length
 DESCRIPTION_BYTES = 80
 
@@ -69,6 +71,10 @@ class Translator:
     #: the 2-D preprocessing the model trained with (``preprocess.prepare_slices``; None: the
     #: ``folder`` reader's, 8-bit / 255 with a head mask)
     preprocessing: dict | None = None
+    #: like ``translate``, one draw with the model's dropout on (None: a model without dropout)
+    sample: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
+    #: the one sequence a translation model synthesizes, or None for any (imputation)
+    target: str | None = None
 
 
 def task_translator(task) -> Translator:
@@ -78,8 +84,11 @@ def task_translator(task) -> Translator:
                                  "train pix2pix (--target SEQ or --target any)")
     single = None if task.imputation or len(task.sources) != 1 else task.sources[0]
     name = (f"pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
+    sample = (lambda images, available, target: task.translate(images, available, target, sample=True)) \
+        if getattr(task, "samples_dropout", False) else None
     return Translator(task.translate, task.cfg.image_size, single, name,
-                      None if task.imputation else list(task.sources), task.meta.get("preprocessing"))
+                      None if task.imputation else list(task.sources), task.meta.get("preprocessing"), sample,
+                      None if task.imputation else task.target)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -148,11 +157,30 @@ def _inputs_used(target: str, given: dict, sources: list[str] | None) -> tuple[s
     return target, rest
 
 
-def _translate_all(translator: Translator, stack: np.ndarray, available: np.ndarray, target: str,
-                   batch: int) -> np.ndarray:
-    """[N, S, S, 4] model-range slices -> [N, S, S] target in [0, 1]."""
-    out = [translator.translate(stack[i:i + batch], available, target) for i in range(0, len(stack), batch)]
-    return preprocess.from_model_range(np.concatenate(out)) if out else np.zeros(stack.shape[:3], np.float32)
+def translate_stack(translator: Translator, stack: np.ndarray, available: np.ndarray, target: str,
+                   batch: int, draw: int = 0) -> np.ndarray:
+    """[N, S, S, 4] model-range slices (``available`` [4] or [N, 4]) -> [N, S, S] target in [0, 1]:
+    the prediction (``draw`` 0), or draw k of the test-time samples: odd k of the inputs mirrored
+    left to right (the output mirrored back), k >= 2 with the model's dropout on where it has it."""
+    mirror = draw % 2 == 1
+    translate = translator.sample if draw >= 2 and translator.sample is not None else translator.translate
+    stack = stack[:, :, ::-1] if mirror else stack
+    available = np.asarray(available, bool)
+    have = (lambda i: available[i:i + batch]) if available.ndim == 2 else (lambda i: available)  # noqa: E731
+    out = [translate(stack[i:i + batch], have(i), target) for i in range(0, len(stack), batch)]
+    out = preprocess.from_model_range(np.concatenate(out)) if out else np.zeros(stack.shape[:3], np.float32)
+    return out[:, :, ::-1] if mirror else out
+
+
+def predict_with_spread(translator: Translator, stack: np.ndarray, available: np.ndarray, target: str,
+                        batch: int = BATCH, samples: int = SAMPLES) -> tuple[np.ndarray, np.ndarray | None]:
+    """The prediction [N, S, S] in [0, 1] and, with ``samples`` >= 2, the per-pixel standard
+    deviation of that many test-time draws (``translate_stack``; else None)."""
+    prediction = translate_stack(translator, stack, available, target, batch)
+    if samples < 2:
+        return prediction, None
+    draws = [prediction] + [translate_stack(translator, stack, available, target, batch, k) for k in range(1, samples)]
+    return prediction, np.std(draws, axis=0).astype(np.float32)
 
 
 def _resize_back(image01: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -172,11 +200,14 @@ class VolumeResult:
     bounds: tuple[float, float]  # its values mapped to 0 and 1 (preprocess.robust_scale)
     slices: int                 # axial slices translated (those with brain)
     mask: np.ndarray            # bool, the brain mask the volume was synthesized in (same layout)
+    #: with ``samples``: the standard deviation of the test-time samples (same units and layout)
+    spread: np.ndarray | None = None
 
 
 def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, translator: Translator,
-                      batch: int = BATCH) -> VolumeResult:
-    """Synthesize ``target`` for one case's volumes {sequence: raw 3-D array} (one shape)."""
+                      batch: int = BATCH, samples: int = 0) -> VolumeResult:
+    """Synthesize ``target`` for one case's volumes {sequence: raw 3-D array} (one shape); with
+    ``samples`` >= 2, also the spread of that many test-time draws (``translate_stack``)."""
     target, volumes = _inputs_used(target, volumes, translator.sources)
     order = [s for s in SEQUENCES if s in volumes]
     mask3d, stripped = brain_mask(volumes)
@@ -198,15 +229,19 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
         if seq in scaled:
             stack[..., c] = [preprocess.to_model_range(preprocess.resize_image(scaled[seq][k], size))
                              for k in keep]
-    synthesized = _translate_all(translator, stack, available, target, batch)
+    synthesized, spread = predict_with_spread(translator, stack, available, target, batch, samples)
     reference = order[0]
     lo, hi = bounds[reference]
-    out = np.zeros(brain.shape, np.float32)
-    for k, image in zip(keep, synthesized):
-        out[k] = lo + _resize_back(image, brain.shape[1:]) * (hi - lo)
-    out *= brain
-    return VolumeResult(volume_from_axial(out, affine).astype(np.float32), reference, (lo, hi), len(keep),
-                        volume_from_axial(brain, affine).astype(bool))
+
+    def to_volume(images01: np.ndarray, offset: float) -> np.ndarray:
+        out = np.zeros(brain.shape, np.float32)
+        for k, image in zip(keep, images01):
+            out[k] = offset + _resize_back(image, brain.shape[1:]) * (hi - lo)
+        return volume_from_axial(out * brain, affine).astype(np.float32)
+
+    return VolumeResult(to_volume(synthesized, lo), reference, (lo, hi), len(keep),
+                        volume_from_axial(brain, affine).astype(bool),
+                        None if spread is None else to_volume(spread, 0.0))
 
 
 def _nifti_suffix(out: Path) -> str:
@@ -351,7 +386,7 @@ def synthesize_slices(folders: dict[str, Path], target: str, translator: Transla
     for i, unit in enumerate(units):
         for k, c in enumerate(channels):
             stack[i, ..., c] = preprocess.to_model_range(preprocess.resize_image(unit[..., k], size))
-    synthesized = _translate_all(translator, stack, available, target, batch)
+    synthesized = translate_stack(translator, stack, available, target, batch)
     out, tmp = atomic_dir(out)
     try:
         for name, unit, mask, image in zip(names, units, masks, synthesized):

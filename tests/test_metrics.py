@@ -291,3 +291,18 @@ def test_brasyn_case_metrics_inside_and_outside_the_tumour():
     noisy = target + rng.normal(0, 0.5, target.shape).astype(np.float32) * brain
     assert metrics.brasyn_case_metrics(noisy, target, brain, tumour)["ssim_healthy"] < 0.9
     assert metrics.brasyn_case_metrics(target, target, brain, np.zeros_like(tumour))["ssim_tumour"] is None
+
+
+def test_uncertainty_calibration_ranks_error_by_spread():
+    from mri_gan.evaluation.uncertainty import calibration
+
+    rng = np.random.default_rng(0)
+    spread = rng.uniform(0, 0.1, (4, 16, 16))
+    mask = np.ones(spread.shape, bool)
+    mask[:, :2] = False
+    tied = calibration(spread, 2 * spread * rng.choice([-1, 1], spread.shape), mask)   # |error| = 2 x spread
+    assert tied["spearman"] == pytest.approx(1.0) and tied["top_over_bottom"] > 5
+    assert tied["error_by_spread_fifth"] == sorted(tied["error_by_spread_fifth"]) and tied["pixels"] == mask.sum()
+    unrelated = calibration(spread, rng.uniform(-0.1, 0.1, spread.shape), mask)
+    assert abs(unrelated["spearman"]) < 0.1 and 0.8 < unrelated["top_over_bottom"] < 1.25
+    assert calibration(spread, spread, np.zeros(spread.shape, bool)) is None

@@ -294,8 +294,13 @@ def test_imputation_run_is_scored_per_target_beside_baselines(impute_run):
     assert flags and all({k: v for k, v in f.items() if k != "target"}
                          in paired["targets"][f["target"]]["below_baseline"] for f in flags)
     assert {f["metric"] for f in flags} & {"tumour ssim", "tumour psnr", "tumour mae", "tumour nmse"}
+    for t in paired["targets"].values():   # the test-time spread beside the error, per target
+        u = t["uncertainty"]
+        assert len(u["error_by_spread_fifth"]) == 5 and -1 <= u["spearman"] <= 1 and u["mean_spread"] > 0
+        assert u["pixels"] > 0
     text = str(_paired_blocks(ev.metrics))
     assert "baseline" in text and "flair from t1 + t1ce + t2" in text and "linear t2" in text
+    assert "Uncertainty (test-time spread)" in text
     assert ev.metrics["run"]["checkpoint"].startswith("best/ckpt-")   # the best by validation
 
 

@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mri_gan import inference
+from mri_gan import inference, synthesis
 from mri_gan.data import slice_set
 from mri_gan.data.records import SEQUENCES, binary_label
 from mri_gan.data.split import load_split
 from mri_gan.errors import UserError
-from mri_gan.evaluation import baselines, classifiers, metrics
+from mri_gan.evaluation import baselines, classifiers, metrics, uncertainty
 
 #: data kinds whose subjects are volumes (per-case 3-D figures)
 VOLUME_KINDS = ("brats",)
@@ -320,8 +320,9 @@ def _paired_questions(task, data: slice_set.SliceSet) -> list[tuple[str, np.ndar
     return out
 
 
-def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True) -> list[dict]:
-    """Per question: target images, sources, masks, subjects (and the model's predictions)."""
+def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True, samples: int = 0) -> list[dict]:
+    """Per question: target images, sources, masks, subjects (and the model's predictions, with
+    ``samples`` >= 2 the calibration of their test-time spread: ``uncertainty.calibration``)."""
     parts = []
     for seq, rows, sources in _paired_questions(task, data):
         sub = data.subset(rows)
@@ -329,7 +330,12 @@ def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True) -> list[
                     source=sub.channels(sources), mask=sub.brain_mask, subjects=sub.subjects,
                     lesion=sub.tumor_mask, slice_index=sub.slice_index)
         if predict:
-            part["pred"] = task.translate(sub.images, sub.available, seq)
+            pred01, spread = synthesis.predict_with_spread(synthesis.task_translator(task), sub.images,
+                                                           sub.available, seq, samples=samples)
+            part["pred"] = pred01 * 2.0 - 1.0
+            if spread is not None:
+                part["calibration"] = uncertainty.calibration(spread, pred01 - metrics.to_unit_range(part["target"]),
+                                                              sub.brain_mask)
         parts.append(part)
     return parts
 
@@ -410,7 +416,7 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
         test, train = data, _load_data(cfg.data, cfg, split)[0].of_subjects(split["train"])
     else:
         test, train = data.of_subjects(split["test"]), data.of_subjects(split["train"])
-    parts = _paired_parts(task, test)
+    parts = _paired_parts(task, test, samples=synthesis.SAMPLES)
     if not parts:
         held = f"{len(set(test.subjects))} subject(s) of {source}" if external else \
             f"the run's {len(split['test'])} test subject(s)"
@@ -432,6 +438,7 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
         for i, p in enumerate(parts):
             scores = metrics.paired_metrics(p["pred"], p["target"], p["mask"], p["subjects"], lesion=p["lesion"])
             scores["given"] = p["source_names"]
+            scores["uncertainty"] = p["calibration"]
             if per_question:
                 scores["baselines"] = per_question[i]
                 scores["below_baseline"] = _below(scores, per_question[i])
@@ -439,9 +446,12 @@ def _evaluate_paired(task, cfg, data, split, budget: Budget, plan: StylePlan, se
                 scores["cases"] = _case_figures(p, {"model": p["pred"],
                                                     **(baseline_preds[i] if baseline_preds else {})})
             paired["targets"][p["target_name"]] = scores
-    elif volumes:
+    else:
+        paired["uncertainty"] = parts[0]["calibration"]
+    if volumes and not task.imputation:
         paired["cases"] = _case_figures(parts[0], {"model": parts[0]["pred"],
                                                    **(baseline_preds[0] if baseline_preds else {})})
+    paired["definitions"]["uncertainty"] = uncertainty.DEFINITION
     if volumes:
         paired["definitions"].update(metrics.BRASYN_DEFINITIONS)
     paired["baselines"] = rows

@@ -491,6 +491,15 @@ def _paired_blocks(m: dict) -> list:
                             {"model": t, **(t.get("baselines") or {})}.items()]))
             blocks += _case_blocks(f"{seq}, per case", t.get("cases"))
     blocks += _case_blocks("per case", p.get("cases"))
+    spreads = {seq: t["uncertainty"] for seq, t in (p.get("targets") or {}).items() if t.get("uncertainty")}
+    if p.get("uncertainty"):
+        spreads[p["task"]] = p["uncertainty"]
+    if spreads:
+        blocks += [("p", "Uncertainty (test-time spread) against the error, inside the brain:"),
+                   ("table", ["synthesis", "Spearman", "mean |error| by spread fifth (lowest first)",
+                              "top / bottom fifth", "mean spread"],
+                    [[seq, fmt(u["spearman"]), " / ".join(fmt(v) for v in u["error_by_spread_fifth"]),
+                      fmt(u["top_over_bottom"]), fmt(u["mean_spread"])] for seq, u in spreads.items()])]
     flags = list(p.get("below_baseline", [])) + [dict(f, style=True) for f in (styled or {}).get("below_baseline", [])]
     if flags:
         blocks.append(("p", "**Flag: the model is below a trivial baseline** on: " + "; ".join(

@@ -220,7 +220,8 @@ class UNetGenerator(keras.Model):
                                               kernel_initializer="zeros") if input_skip else None)
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
 
-    def call(self, x, training=None):
+    def call(self, x, training=None, sample=False):
+        """``sample``: dropout active outside training too (Monte Carlo dropout), norms as at inference."""
         inputs, skips = x, []
         for conv, norm, act in self.down:
             x = conv(x)
@@ -231,7 +232,7 @@ class UNetGenerator(keras.Model):
         for (conv, norm, drop, act, gate), skip in zip(self.up, reversed(skips[:-1])):
             x = norm(conv(x), training=training)
             if drop is not None:
-                x = drop(x, training=training)
+                x = drop(x, training=training or sample)
             x = act(x)
             if gate is not None:
                 skip = gate(skip, x)
@@ -410,8 +411,9 @@ class Pix2Pix(GANTask):
         self.discriminator(cond, self.generator(cond))
         self._build_optimizers()
         G = self.generator
-        self._predict = tf.function(lambda x: G(x, training=False),
-                                    input_signature=[tf.TensorSpec([None, s, s, self.in_channels])])
+        spec = [tf.TensorSpec([None, s, s, self.in_channels])]
+        self._predict = tf.function(lambda x: G(x, training=False), input_signature=spec)
+        self._sample = tf.function(lambda x: G(x, training=False, sample=True), input_signature=spec)
 
     # -- data ------------------------------------------------------------------------------
     def batch_spec(self, step: int = 0) -> dict:
@@ -481,9 +483,15 @@ class Pix2Pix(GANTask):
         return logs
 
     # -- inference -------------------------------------------------------------------------
-    def translate(self, images: np.ndarray, available, target: str) -> np.ndarray:
+    @property
+    def samples_dropout(self) -> bool:
+        """Whether :meth:`translate` can draw dropout samples (the generator has dropout)."""
+        return bool(self.cfg.dropout)
+
+    def translate(self, images: np.ndarray, available, target: str, sample: bool = False) -> np.ndarray:
         """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where
-        missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1].
+        missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1]; ``sample``: one
+        draw with the generator's dropout on (for uncertainty), else its prediction.
 
         Translation needs its source sequences; imputation uses every available one but the target."""
         target = canonical_sequence(target, "--target")
@@ -504,7 +512,8 @@ class Pix2Pix(GANTask):
                 raise UserError("--input", f"this model needs {', '.join(self.sources)}; "
                                            f"missing: {', '.join(lacking)}")
             cond, channel = images[..., [SEQUENCES.index(s) for s in self.sources]], 0
-        out = [self._predict(tf.constant(cond[i:i + INFER_BATCH])).numpy()[..., channel]
+        predict = self._sample if sample else self._predict
+        out = [predict(tf.constant(cond[i:i + INFER_BATCH])).numpy()[..., channel]
                for i in range(0, len(cond), INFER_BATCH)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros(images.shape[:3], np.float32)
 

@@ -1,0 +1,38 @@
+"""`mri-gan fill`: every missing sequence of a NIfTI case, with uncertainty maps (see mri_gan.fill)."""
+
+import json
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("fill", help="synthesize every missing sequence of a case, with uncertainty maps")
+    p.add_argument("case", nargs="+", metavar="CASE",
+                   help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
+    p.add_argument("--out", required=True, help="a new folder for the synthesized volumes, qc.png and fill.json")
+    p.add_argument("--run", required=True, help="a pix2pix run directory or exported model (--target any "
+                                                "fills any missing subset)")
+    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
+                   help="the run's best checkpoint by validation (default) or its newest")
+    p.add_argument("--no-uncertainty", action="store_true", help="skip the uncertainty maps (one draw per sequence)")
+    p.add_argument("--samples", type=int, default=8, help="test-time draws per uncertainty map (default 8)")
+    p.add_argument("--json", action="store_true", help="print the record (fill.json) as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mri_gan import inference
+    from mri_gan.fill import fill
+    from mri_gan.synthesis import task_translator
+
+    task = inference.load_task(args.run, args.checkpoint)
+    model = {"run": str(args.run), "checkpoint": getattr(task, "checkpoint", None)}
+    record = fill(args.case, args.out, task_translator(task), not args.no_uncertainty, args.samples,
+                  model=model, progress=lambda text: print(text, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(record))
+    elif not record["synthesized"]:
+        print(f"{record['case']}: nothing written ({record['note']})")
+    else:
+        done = ", ".join(e["sequence"] for e in record["synthesized"])
+        print(f"{record['case']}: wrote {done} (from {', '.join(record['given'])}) to {record['out']}")
+    return 0

@@ -1,0 +1,152 @@
+"""Completing a case: every missing sequence of a NIfTI case synthesized, each with a per-voxel
+uncertainty, a QC picture and a record of what was done (``mri-gan fill``).
+
+Each missing sequence is synthesized from the given ones only (never from another synthesized
+one), as ``synthesis.synthesize_volume`` does. Its uncertainty is the standard deviation, voxel
+by voxel and in the synthesized volume's units, over ``SAMPLES`` test-time draws: the
+prediction, the prediction of the inputs mirrored left to right, and (for a model with dropout)
+draws with dropout on, mirrored every other time. Everything goes to a temporary sibling of the
+output folder, renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mri_gan import __version__
+from mri_gan.data.brats import axial_slices, load_case, split_name
+from mri_gan.data.records import SEQUENCES
+from mri_gan.errors import UserError
+from mri_gan.inference import atomic_dir, commit_dir
+from mri_gan.synthesis import BATCH, SAMPLES, Translator, parse_inputs, synthesize_volume, write_nifti
+
+UNCERTAINTY_DEFINITION = ("standard deviation over the test-time draws (the prediction, its left-right "
+                          "mirror, and draws with the model's dropout on where it has dropout), per "
+                          "voxel, in the synthesized volume's units; 0 outside the brain")
+
+
+def case_name(files: dict[str, Path]) -> str:
+    """The case's name from its first file (``<case>_<seq>.nii.gz``), else that file's folder."""
+    first = next(iter(files.values()))
+    try:
+        return split_name(first)[0]
+    except UserError:
+        return first.parent.absolute().name
+
+
+def fillable(translator: Translator, given: list[str]) -> list[str]:
+    """The missing sequences this model can synthesize from ``given``."""
+    missing = [s for s in SEQUENCES if s not in given]
+    target = translator.target
+    if target is None:                  # imputation: any missing one
+        return missing
+    if target not in missing:
+        return []
+    lacking = [s for s in translator.sources or [] if s not in given]
+    if lacking:
+        raise UserError("CASE", f"this model synthesizes {target} from {', '.join(translator.sources)}; "
+                                f"the case lacks {', '.join(lacking)}")
+    return [target]
+
+
+def qc_view_centre(volumes: dict[str, np.ndarray], mask: np.ndarray) -> tuple[int, int, int]:
+    """Where the QC views cross (axial-slice indices: slice, row, col): the centre of the voxels
+    brighter than twice the brain median in FLAIR (else T2, else the first volume), where a
+    lesion usually shows, or the brain's centre when none are."""
+    seq = next((s for s in ("flair", "t2") if s in volumes), next(iter(volumes)))
+    vol, brain = volumes[seq], mask
+    bright = brain & (vol > 2.0 * np.median(vol[brain])) if brain.any() else brain
+    points = np.argwhere(bright if bright.sum() >= 10 else brain)
+    if not len(points):
+        return tuple(s // 2 for s in vol.shape)
+    return tuple(int(v) for v in np.median(points, axis=0))
+
+
+def qc_picture(rows: list[tuple[str, np.ndarray, str]], centre: tuple[int, int, int], path: Path) -> None:
+    """One row per (title, axial-slice volume, colour map): axial, coronal and sagittal views
+    through ``centre``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k, r, c = centre
+    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
+    for ax_row, (title, vol, cmap) in zip(axes, rows):
+        top = float(np.percentile(vol[vol > 0], 99.5)) if (vol > 0).any() else 1.0
+        for ax, (view, image) in zip(ax_row, (("axial", vol[k]), ("coronal", vol[::-1, r, :]),
+                                               ("sagittal", vol[::-1, :, c]))):
+            ax.imshow(image, cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
+            ax.set_title(f"{title}: {view}", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = True, samples: int = SAMPLES,
+         batch: int = BATCH, model: dict | None = None, progress=None) -> dict:
+    """Synthesize every sequence a NIfTI case (``inputs``: a case folder, NIfTI files named by
+    sequence, or ``seq=path`` pairs) lacks into the new folder ``out``: ``<case>_<seq>.nii.gz``,
+    ``<case>_<seq>_uncertainty.nii.gz`` (unless not ``uncertainty``), ``qc.png`` and
+    ``fill.json``; a case with nothing to fill writes nothing. ``model``: what the record says of
+    the model; ``progress(text)``: told before each sequence."""
+    kind, files = parse_inputs(inputs, None)
+    if kind != "volume":
+        raise UserError("CASE", "fill completes NIfTI cases; for folders of 2-D slices use synthesize")
+    if batch < 1 or samples < 2:
+        raise UserError("--samples" if batch >= 1 else "--batch", "batch must be at least 1 and samples at least 2")
+    given = list(files)
+    todo = fillable(translator, given)
+    case = case_name(files)
+    record = {"case": case, "given": given, "synthesized": [], "model": {"name": translator.name, **(model or {})},
+              "mri_gan": __version__}
+    if not todo:
+        record["note"] = ("the case has all four sequences" if len(given) == len(SEQUENCES)
+                          else "this model synthesizes none of the missing sequences")
+        return record
+    volumes, image = load_case(files)
+    out, tmp = atomic_dir(out)
+    try:
+        shown, timings = [], {}
+        mask = None
+        for seq in todo:
+            if progress is not None:
+                progress(f"{case}: synthesizing {seq} from {', '.join(given)}")
+            start = time.perf_counter()
+            result = synthesize_volume(volumes, image.affine, seq, translator, batch,
+                                       samples if uncertainty else 0)
+            lo, hi = result.bounds
+            description = f"mri_gan {translator.name}: {seq} from {'+'.join(given)}, {result.reference} scale"
+            write_nifti(result.volume, image, tmp / f"{case}_{seq}.nii.gz", description)
+            entry = {"sequence": seq, "file": f"{case}_{seq}.nii.gz", "reference": result.reference,
+                     "bounds": [lo, hi], "slices": result.slices}
+            shown.append((f"{seq} (synthesized)", result.volume, "gray"))
+            if result.spread is not None:
+                write_nifti(result.spread, image, tmp / f"{case}_{seq}_uncertainty.nii.gz",
+                            f"mri_gan {translator.name}: {seq} uncertainty (sd of {samples} draws)")
+                entry["uncertainty"] = f"{case}_{seq}_uncertainty.nii.gz"
+                shown.append((f"{seq} uncertainty", result.spread, "magma"))
+            timings[seq] = round(time.perf_counter() - start, 2)
+            entry["seconds"] = timings[seq]
+            record["synthesized"].append(entry)
+            mask = result.mask
+        axial = lambda v: axial_slices(v, image.affine)  # noqa: E731
+        centre = qc_view_centre({s: axial(v) for s, v in volumes.items()}, axial(mask))
+        qc_picture([(f"{s} (given)", axial(volumes[s]), "gray") for s in given]
+                   + [(title, axial(v), cmap) for title, v, cmap in shown], centre, tmp / "qc.png")
+        record.update(qc="qc.png", samples=samples if uncertainty else 0,
+                      uncertainty=UNCERTAINTY_DEFINITION if uncertainty else None,
+                      inputs={s: str(p) for s, p in files.items()})
+        (tmp / "fill.json").write_text(json.dumps(record, indent=1) + "\n")
+        commit_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    record["out"] = str(out)
+    return record
