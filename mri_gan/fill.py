@@ -99,8 +99,10 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
     kind, files = parse_inputs(inputs, None)
     if kind != "volume":
         raise UserError("CASE", "fill completes NIfTI cases; for folders of 2-D slices use synthesize")
-    if batch < 1 or samples < 2:
-        raise UserError("--samples" if batch >= 1 else "--batch", "batch must be at least 1 and samples at least 2")
+    if batch < 1:
+        raise UserError("--batch", "must be at least 1")
+    if samples < 2:
+        raise UserError("--samples", "must be at least 2 (the spread of one draw is not defined)")
     given = list(files)
     todo = fillable(translator, given)
     case = case_name(files)
@@ -113,8 +115,7 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
     volumes, image = load_case(files)
     out, tmp = atomic_dir(out)
     try:
-        shown, timings = [], {}
-        mask = None
+        shown, mask = [], None
         for seq in todo:
             if progress is not None:
                 progress(f"{case}: synthesizing {seq} from {', '.join(given)}")
@@ -132,8 +133,7 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
                             f"mri_gan {translator.name}: {seq} uncertainty (sd of {samples} draws)")
                 entry["uncertainty"] = f"{case}_{seq}_uncertainty.nii.gz"
                 shown.append((f"{seq} uncertainty", result.spread, "magma"))
-            timings[seq] = round(time.perf_counter() - start, 2)
-            entry["seconds"] = timings[seq]
+            entry["seconds"] = round(time.perf_counter() - start, 2)
             record["synthesized"].append(entry)
             mask = result.mask
         axial = lambda v: axial_slices(v, image.affine)  # noqa: E731

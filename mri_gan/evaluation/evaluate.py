@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from mri_gan import inference, synthesis
-from mri_gan.data import slice_set
+from mri_gan.data import preprocess, slice_set
 from mri_gan.data.records import SEQUENCES, binary_label
 from mri_gan.data.split import load_split
 from mri_gan.errors import UserError
@@ -332,7 +332,7 @@ def _paired_parts(task, data: slice_set.SliceSet, predict: bool = True, samples:
         if predict:
             pred01, spread = synthesis.predict_with_spread(synthesis.task_translator(task), sub.images,
                                                            sub.available, seq, samples=samples)
-            part["pred"] = pred01 * 2.0 - 1.0
+            part["pred"] = preprocess.to_model_range(pred01)
             if spread is not None:
                 part["calibration"] = uncertainty.calibration(spread, pred01 - metrics.to_unit_range(part["target"]),
                                                               sub.brain_mask)
