@@ -51,6 +51,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit_compile: bool = False         # XLA-compile the train step (one replica; longer tracing)
     flip: bool = False                # augment: mirror a random half of each batch left to right
+    rotate: float = 0.0               # augment (pix2pix): rotate each example by up to +- this many degrees
+    zoom: float = 0.0                 # augment (pix2pix): scale each example by a factor within 1 +- this
     # generative models (dcgan, cdcgan, pggan)
     z_dim: int = 100
     sequences: list[str] = field(default_factory=lambda: ["t1"])   # generated channels
@@ -76,8 +78,10 @@ class TrainConfig:
     adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
     l1_lambda: float = 100.0
     ssim_lambda: float = 0.0          # G adds this x (1 - SSIM) of the synthesized sequences
+    l2_lambda: float = 0.0            # G adds this x the mean squared error (the error PSNR measures)
     lesion_weight: float = 0.0        # L1 weight inside tumour masks is 1 + this (slices that have one)
     patch_layers: int = 3             # 3 -> 70x70 receptive field
+    select: str = "ssim"              # checkpoints/best by validation: ssim (mean) | margin (worst over baselines)
     # pggan
     start_size: int = 4
     images_per_stage: int = 600_000
@@ -250,8 +254,10 @@ def validate(cfg: TrainConfig) -> None:
     if len(cfg.hide_weights) != 3 or min(cfg.hide_weights) < 0 or not sum(cfg.hide_weights) > 0:
         raise UserError("--set", f"hide_weights={cfg.hide_weights} must be three weights >= 0 (of hiding "
                                  "1, 2, 3 sequences), not all 0")
-    if min(cfg.adv_lambda, cfg.l1_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
-        raise UserError("--set", "adv_lambda, l1_lambda, ssim_lambda and lesion_weight must be >= 0")
+    if min(cfg.adv_lambda, cfg.l1_lambda, cfg.l2_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
+        raise UserError("--set", "adv_lambda, l1_lambda, l2_lambda, ssim_lambda and lesion_weight must be >= 0")
+    if not (0.0 <= cfg.rotate <= 180.0 and 0.0 <= cfg.zoom < 0.5):
+        raise UserError("--set", f"rotate={cfg.rotate} must be in [0, 180] degrees and zoom={cfg.zoom} in [0, 0.5)")
     if cfg.residual and cfg.linear_base:
         raise UserError("--set", "residual and linear_base are alternatives: set one of them")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):

@@ -32,7 +32,16 @@ def generator_bce(fake_logits: tf.Tensor) -> tf.Tensor:
 
 def l1(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
     """Mean absolute difference per example; with ``weights`` a weighted mean over pixels."""
-    diff = tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32))
+    return _weighted_mean(tf.abs(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), weights)
+
+
+def l2(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor | None = None) -> tf.Tensor:
+    """Mean squared difference per example; with ``weights`` a weighted mean over pixels."""
+    return _weighted_mean(tf.square(tf.cast(a, tf.float32) - tf.cast(b, tf.float32)), weights)
+
+
+def _weighted_mean(diff: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
+    """Per example: the mean of ``diff`` over its pixels, weighted by ``weights`` (broadcast)."""
     if weights is None:
         return _per_example_mean(diff)
     w = tf.cast(tf.broadcast_to(weights, tf.shape(diff)), tf.float32)

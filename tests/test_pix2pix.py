@@ -273,6 +273,44 @@ def test_lesion_weight_scales_l1_inside_tumour_masks_and_follows_the_flip(data):
             np.testing.assert_allclose(ratio, 1 + lw, rtol=1e-4)
 
 
+def test_l2_term_is_the_mean_squared_error_of_the_hidden_channels(data):
+    batch = small_task("any").make_batch(data, np.arange(6), np.random.default_rng(4))
+    tensors = {k: tf.constant(v) for k, v in batch.items()}
+    out = tf.constant(np.random.default_rng(5).uniform(-1, 1, batch["target"].shape), tf.float32)
+    hidden = batch["weight"].astype(bool)
+    per_example = [np.mean(((out.numpy() - batch["target"])[i][..., hidden[i]]) ** 2) for i in range(6)]
+    logs = {lam: small_task("any", l2_lambda=str(lam), adv_lambda="0").losses(tensors, out, global_batch=6)
+            for lam in (0, 3)}
+    np.testing.assert_allclose(float(logs[3]["g_l2"]), np.mean(per_example), rtol=1e-5)
+    np.testing.assert_allclose(float(logs[3]["g_loss"] - logs[0]["g_loss"]), 3 * np.mean(per_example), rtol=1e-4)
+
+
+def test_warp_moves_images_and_lesions_together_and_keeps_the_background(data):
+    task = small_task("any", rotate="20", zoom="0.2")
+    images = data.images[:6]
+    lesion = data.tumor_mask[:6][..., None].astype(np.float32)
+    warped, warped_lesion = task.warped(np.random.default_rng(0), images, lesion)
+    assert warped.shape == images.shape and not np.allclose(warped, images)
+    assert warped.min() >= images.min() - 1e-6 and warped.max() <= images.max() + 1e-6
+    framed = np.pad(images[:, 8:-8, 8:-8], ((0, 0), (8, 8), (8, 8), (0, 0)), constant_values=-1.0)
+    assert (task.warped(np.random.default_rng(0), framed)[0][:, :2, :2] == -1.0).all()   # background stays
+    # the same transform for every array: a channel copied into the lesion array moves with it
+    same, _ = task.warped(np.random.default_rng(0), images, images[..., :1])
+    np.testing.assert_allclose(task.warped(np.random.default_rng(0), images, images[..., :1])[1][..., 0],
+                               same[..., 0], atol=1e-6)
+    assert np.array_equal(small_task("any").warped(np.random.default_rng(0), images)[0], images)
+
+
+def test_margin_selection_keeps_the_worst_margin_in_units(data):
+    task = small_task("any", select="margin")
+    assert task.SELECT == "val_min_margin" and small_task("any").SELECT == "val_ssim"
+    task.fit_references(data, data)
+    figures = task.validate(data)
+    margins = {k: v for k, v in figures.items() if k.startswith("val_margin_")}
+    units = [v / (0.02 if "_ssim_" in k else 0.5) for k, v in margins.items()]
+    assert margins and figures["val_min_margin"] == pytest.approx(min(units), abs=1e-4)
+
+
 def test_translate_checks_inputs(data):
     task = small_task("flair", source="t1")
     images = data.images[:3]
@@ -295,7 +333,10 @@ def test_translate_checks_inputs(data):
 @pytest.mark.parametrize("values,match", [({"target": "flair", "source": "flair"}, "also a source"),
                                           ({"target": "bold"}, "unknown sequence"),
                                           ({"unet_depth": "6"}, "too deep"),
-                                          ({"ssim_lambda": "-1"}, "must be >= 0")])
+                                          ({"ssim_lambda": "-1"}, "must be >= 0"),
+                                          ({"l2_lambda": "-1"}, "must be >= 0"),
+                                          ({"zoom": "0.7"}, "zoom"),
+                                          ({"select": "psnr"}, "select")])
 def test_task_refuses_bad_config(values, match):
     with pytest.raises(UserError, match=match):
         Pix2Pix(resolve("pix2pix", "smoke", "synthetic", values), {})

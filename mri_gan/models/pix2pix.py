@@ -68,6 +68,10 @@ VALIDATION_FIGURES = {
 #: FLAIR differ in CSF (bright / dark), so they are predicted whole
 PARTNERS = {"t1": "t1ce", "t1ce": "t1"}
 
+#: what ``select=margin`` counts a margin over a baseline in: a difference worth having
+MARGIN_UNITS = {"ssim": 0.02, "psnr": 0.5}
+SELECTIONS = ("ssim", "margin")
+
 NORMS = ("batch", "instance")
 UPSAMPLINGS = ("transposed", "resize")
 
@@ -327,8 +331,7 @@ def imputation_input(images: np.ndarray, given: np.ndarray) -> np.ndarray:
 class Pix2Pix(GANTask):
     """Pix2Pix translation (``cfg.target`` one sequence) or imputation (``cfg.target == "any"``)."""
 
-    LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "g_ssim", "d_acc_real", "d_acc_fake")
-    SELECT = "val_ssim"
+    LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "g_l2", "g_ssim", "d_acc_real", "d_acc_fake")
 
     def __init__(self, cfg: TrainConfig, meta: dict):
         super().__init__(cfg, meta)
@@ -355,6 +358,11 @@ class Pix2Pix(GANTask):
         if cfg.image_size % 2 ** cfg.patch_layers:
             raise UserError("--set", f"patch_layers={cfg.patch_layers} is too deep for image_size="
                                      f"{cfg.image_size}")
+        if cfg.select not in SELECTIONS:
+            raise UserError("--set", f"select={cfg.select!r} (known: {', '.join(SELECTIONS)})")
+        #: checkpoints/best: the best mean SSIM, or (``select=margin``) the best worst margin over
+        #: the baselines of any target and metric, in units of ``MARGIN_UNITS``
+        self.SELECT = "val_min_margin" if cfg.select == "margin" else "val_ssim"
         self._val_data: SliceSet | None = None
         self._val_baselines: dict[str, dict[str, float]] = {}
         self._predict = None
@@ -431,13 +439,13 @@ class Pix2Pix(GANTask):
     def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
         lesion = data.tumor_mask[index][..., None].astype(np.float32)
         if self.imputation:
-            images, lesion = self.mirrored(rng, data.images[index], lesion)
+            images, lesion = self.warped(rng, *self.mirrored(rng, data.images[index], lesion))
             hidden = hide_sequences(data.available[index], rng, self.cfg.hide_weights)
             given = data.available[index] & ~hidden
             return {"cond": imputation_input(images, given), "target": images,
                     "weight": hidden.astype(np.float32), "lesion": lesion}
-        cond, target, lesion = self.mirrored(rng, data.channels(self.sources, index),
-                                             data.channels([self.target], index), lesion)
+        cond, target, lesion = self.warped(rng, *self.mirrored(rng, data.channels(self.sources, index),
+                                                               data.channels([self.target], index), lesion))
         return {"cond": cond, "target": target, "weight": np.ones((len(index), 1), np.float32),
                 "lesion": lesion}
 
@@ -452,9 +460,10 @@ class Pix2Pix(GANTask):
         weight = batch["weight"][:, None, None, :]
         average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
         g_l1 = average(losses.l1(out, target, weight * (1.0 + self.cfg.lesion_weight * batch["lesion"])))
+        g_l2 = average(losses.l2(out, target, weight))
         g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
-        logs = {"g_l1": g_l1, "g_ssim": g_ssim,
-                "g_loss": self.cfg.l1_lambda * g_l1 + self.cfg.ssim_lambda * g_ssim}
+        logs = {"g_l1": g_l1, "g_l2": g_l2, "g_ssim": g_ssim,
+                "g_loss": self.cfg.l1_lambda * g_l1 + self.cfg.l2_lambda * g_l2 + self.cfg.ssim_lambda * g_ssim}
         if not self.adversarial:
             zero = tf.zeros([])
             return {"d_loss": zero, "g_adv": zero, "d_acc_real": zero, "d_acc_fake": zero, **logs}
@@ -554,15 +563,16 @@ class Pix2Pix(GANTask):
             for seq, r in per_target.items():
                 out.update({f"val_{name}_{seq}": round(value(r), 5) for name, value in VALIDATION_FIGURES.items()
                             if value(r) is not None})
-        below = 0
+        margins = []
         for seq, best in self._val_baselines.items():
             if seq in per_target:
                 for metric, value in best.items():
                     margin = per_target[seq][metric]["mean"] - value
                     out[f"val_margin_{metric}_{seq}"] = round(margin, 5)
-                    below += margin < 0
-        if self._val_baselines:
-            out["val_below_baseline"] = below
+                    margins.append(margin / MARGIN_UNITS[metric])
+        if margins:
+            out["val_below_baseline"] = int(sum(m < 0 for m in margins))
+            out["val_min_margin"] = round(min(margins), 5)
         return out
 
     def fit_references(self, train: SliceSet, val: SliceSet) -> None:

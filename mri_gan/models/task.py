@@ -8,6 +8,7 @@ Models never import the trainer.
 
 from __future__ import annotations
 
+import cv2
 import keras
 import numpy as np
 import tensorflow as tf
@@ -87,6 +88,24 @@ class GANTask:
             return arrays
         flip = (rng.random(len(arrays[0])) < 0.5)[:, None, None, None]
         return tuple(np.where(flip, a[:, :, ::-1], a) for a in arrays)
+
+    def warped(self, rng: np.random.Generator, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``arrays`` ([N, H, W, C] each) with the same random rotation (uniform within
+        +-``cfg.rotate`` degrees) and zoom (a factor within 1 +- ``cfg.zoom``) about the image centre
+        per example, bilinear, the edge values continued outwards (background, no lesion)."""
+        if not (self.cfg.rotate or self.cfg.zoom):
+            return arrays
+        n, h, w = arrays[0].shape[:3]
+        angles = rng.uniform(-self.cfg.rotate, self.cfg.rotate, n)
+        scales = rng.uniform(1.0 - self.cfg.zoom, 1.0 + self.cfg.zoom, n)
+        out = tuple(np.empty_like(a) for a in arrays)
+        for i in range(n):
+            matrix = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), float(angles[i]), float(scales[i]))
+            for a, o in zip(arrays, out):
+                for c in range(a.shape[3]):
+                    o[i, ..., c] = cv2.warpAffine(a[i, ..., c], matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_REPLICATE)
+        return out
 
     def train_filter(self, data: SliceSet) -> np.ndarray:
         """[N] bool: the training slices this task can use (e.g. those with the sequences)."""
