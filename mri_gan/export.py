@@ -391,10 +391,12 @@ def write_export(task, out, version: int | None = None, run_dir=None) -> Path:
 
 
 def export_run(run_dir, out, version: int | None = None, checkpoint: str = "best") -> Path:
-    """Export a run's best checkpoint by validation (or with ``checkpoint="latest"`` its newest)
-    to ``out/<version>/``; returns that folder."""
+    """Export a run's best checkpoint by validation (or with ``checkpoint="latest"`` its newest),
+    or a shipped model (``"pretrained"`` or its folder), to ``out/<version>/``; returns that folder."""
     from mri_gan.inference import load_run, load_task
+    from mri_gan.pretrained import locate
 
+    run_dir = locate(run_dir)   # "pretrained": the model shipped with the package
     load_run(run_dir)   # one-line errors for a folder that is not a run
     _target(out, version)   # refuse an existing version before loading anything
     return write_export(load_task(run_dir, checkpoint), out, version, run_dir)

@@ -54,6 +54,15 @@ def fillable(translator: Translator, given: list[str]) -> list[str]:
     return [target]
 
 
+def model_record(task, run) -> dict:
+    """What fill.json says of the model besides its name: the ``--run`` given, the checkpoint (or
+    weights file) loaded and, for a shipped model, its ``shipped`` record (name, version, origin)."""
+    record = {"run": str(run), "checkpoint": getattr(task, "checkpoint", None)}
+    if "shipped" in task.meta:
+        record["shipped"] = task.meta["shipped"]
+    return record
+
+
 def qc_view_centre(volumes: dict[str, np.ndarray], mask: np.ndarray) -> tuple[int, int, int]:
     """Where the QC views cross (axial-slice indices: slice, row, col): the centre of the voxels
     brighter than twice the brain median in FLAIR (else T2, else the first volume), where a

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -11,37 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
-from mri_gan.config import TrainConfig
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
+from mri_gan.runs import load_run
 
 
-def load_run(run_dir) -> tuple[TrainConfig, dict]:
-    """A run's config and model.json, with one-line errors for a folder that is not a run."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UserError(run_dir, "no such run directory")
-    for name in ("config.json", "model.json"):
-        if not (run_dir / name).exists():
-            raise UserError(run_dir, f"not a run directory ({name} missing)")
-    cfg = TrainConfig.load(run_dir / "config.json")
-    try:
-        meta = json.loads((run_dir / "model.json").read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(run_dir / "model.json", f"not valid JSON: {err}") from None
-    return cfg, meta
-
-
-def load_task(run_dir, checkpoint: str = "best"):
+def load_task(run_dir=None, checkpoint: str = "best"):
     """The run's task with the weights of its best checkpoint by validation (``checkpoint="best"``,
-    where it kept one) or its newest readable one, or, for an exported model folder
-    (mri_gan.export), an adapter with the same inference interface."""
+    where it kept one) or its newest readable one; for ``None`` or ``"pretrained"`` the model
+    shipped with the package, for a shipped-model folder (mri_gan.pretrained) that model; for an
+    exported model folder (mri_gan.export), an adapter with the same inference interface."""
     import tensorflow as tf
 
-    from mri_gan import serving
+    from mri_gan import pretrained, serving
     from mri_gan.models import task_class
     from mri_gan.training.checkpoints import restore_for_inference
 
+    run_dir = pretrained.locate(run_dir)
+    if pretrained.available(run_dir):
+        return pretrained.load(run_dir)
     if serving.is_export(run_dir):
         return serving.load_export(run_dir)
     cfg, meta = load_run(run_dir)
@@ -84,16 +71,30 @@ def generate(task, n: int, label: str | None = None, seed: int = 0) -> tuple[np.
     return images, labels if labels is not None else np.full(n, -1, np.int32)
 
 
-def atomic_dir(out) -> tuple[Path, Path]:
-    """(final path, temporary sibling) for writing a folder all at once."""
+def atomic_dir(out, replace: bool = False) -> tuple[Path, Path]:
+    """(final path, temporary sibling) for writing a folder all at once; an existing non-empty
+    folder is refused unless ``replace`` (for ``commit_dir(..., replace=True)``)."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and not replace and any(out.iterdir()):
         raise UserError(out, "exists and is not empty; choose a new --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     return out, Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
 
 
-def commit_dir(tmp: Path, out: Path) -> None:
+def commit_dir(tmp: Path, out: Path, replace: bool = False) -> None:
+    """Rename ``tmp`` to ``out``, replacing an empty ``out`` or, with ``replace``, a full one (moved
+    aside first, then removed)."""
+    if replace and out.exists() and any(out.iterdir()):
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent)) / out.name
+        os.replace(out, aside)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(aside, out)
+            raise
+        finally:
+            shutil.rmtree(aside.parent, ignore_errors=True)
+        return
     if out.exists():
         out.rmdir()
     os.replace(tmp, out)

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data folder (skipped when absent) and the CLI through subprocess."""
+"""Shared fixtures: the real data folder (skipped when absent), the CLI through subprocess, a tiny
+imputation run."""
 
 from __future__ import annotations
 
@@ -35,6 +36,19 @@ def cli():
             assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
         return proc
 
+    return run
+
+
+@pytest.fixture(scope="session")
+def impute_run(tmp_path_factory):
+    """A tiny pix2pix imputation run (``--target any``, linear base, instance norm, 2 steps)."""
+    from mri_gan.config import resolve
+    from mri_gan.training.trainer import Trainer
+
+    run = tmp_path_factory.mktemp("runs") / "impute"
+    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2",
+                  {"steps": "2", "target": "any", "linear_base": "true", "unet_norm": "instance"})
+    Trainer(cfg, run, progress=False).fit()
     return run
 
 

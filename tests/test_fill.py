@@ -21,15 +21,6 @@ def case(tmp_path_factory):
     return write_phantom_case(tmp_path_factory.mktemp("cases"), seed=4, name="ph-004", size=48)
 
 
-@pytest.fixture(scope="module")
-def impute_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "impute"
-    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2",
-                  {"steps": "2", "target": "any", "linear_base": "true", "unet_norm": "instance"})
-    Trainer(cfg, run, progress=False).fit()
-    return run
-
-
 def partial(case, tmp_path, keep=("t1", "t2")):
     folder = tmp_path / "partial"
     folder.mkdir()

@@ -3,7 +3,8 @@
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("export", help="export a run as a SavedModel for TF Serving")
-    p.add_argument("--run", required=True, help="run directory")
+    p.add_argument("--run", required=True, help="run directory, shipped-model folder, or pretrained (the model "
+                                                "shipped with the package)")
     p.add_argument("--out", required=True, help="model folder saved_models/NAME (versions go inside)")
     p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
                    help="the run's best checkpoint by validation (default; the newest where it kept none) "

@@ -9,8 +9,9 @@ def register(subparsers) -> None:
     p.add_argument("case", nargs="+", metavar="CASE",
                    help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
     p.add_argument("--out", required=True, help="a new folder for the synthesized volumes, qc.png and fill.json")
-    p.add_argument("--run", required=True, help="a pix2pix run directory or exported model (--target any "
-                                                "fills any missing subset)")
+    p.add_argument("--run", default="pretrained",
+                   help="a pix2pix run directory, shipped-model folder or exported model (--target any fills any "
+                        "missing subset); default: the imputation model shipped with the package (pretrained)")
     p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
                    help="the run's best checkpoint by validation (default) or its newest")
     p.add_argument("--no-uncertainty", action="store_true", help="skip the uncertainty maps (one draw per sequence)")
@@ -21,13 +22,12 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from mri_gan import inference
-    from mri_gan.fill import fill
+    from mri_gan.fill import fill, model_record
     from mri_gan.synthesis import task_translator
 
     task = inference.load_task(args.run, args.checkpoint)
-    model = {"run": str(args.run), "checkpoint": getattr(task, "checkpoint", None)}
     record = fill(args.case, args.out, task_translator(task), not args.no_uncertainty, args.samples,
-                  model=model, progress=lambda text: print(text, file=sys.stderr, flush=True))
+                  model=model_record(task, args.run), progress=lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(record))
     elif not record["synthesized"]:

@@ -6,7 +6,9 @@ import json
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("synthesize", help="synthesize a missing MRI sequence with a pix2pix run")
-    p.add_argument("--run", required=True, help="pix2pix run directory")
+    p.add_argument("--run", default="pretrained",
+                   help="a pix2pix run directory, shipped-model folder or exported model; default: the imputation "
+                        "model shipped with the package (pretrained)")
     p.add_argument("--input", required=True, nargs="+", metavar="CASE_DIR_OR_NIFTI",
                    help="a BraTS case folder, NIfTI files named by sequence, or SEQ=PATH pairs "
                         "(NIfTI files, or folders of 2-D images)")

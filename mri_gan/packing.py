@@ -1,0 +1,105 @@
+"""Packing a trained Pix2Pix imputation run into a shipped-model folder (``mri-gan pretrained
+pack``; the layout is mri_gan.pretrained's), by default the package's own.
+
+The folder is written to a temporary sibling and renamed when complete; an existing shipped
+model there is replaced only when asked to (``overwrite``), anything else there is refused.
+``MODEL_CARD.md`` is rendered from ``shipped/MODEL_CARD.template.md`` with what the run says of
+itself; its held-out figures and timings are TODO rows to fill from ``mri-gan evaluate`` and
+``python -m benchmarks fill``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from mri_gan import __version__, pretrained
+from mri_gan.errors import UserError
+from mri_gan.inference import atomic_dir, commit_dir, load_task
+from mri_gan.runs import load_run
+from mri_gan.synthesis import SAMPLES
+
+TEMPLATE = Path(__file__).resolve().parent / "shipped" / "MODEL_CARD.template.md"
+#: the most the weights file may take (the package's size limit)
+LIMIT_MB = 25.0
+NAME = "mri_gan impute"
+
+
+def _previous_version(out: Path) -> int:
+    """The version of the shipped model in ``out`` (0 where there is none)."""
+    try:
+        return int(json.loads((out / "model.json").read_text())["shipped"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _checkpoint_record(run_dir: Path, which: str, restored: str) -> dict:
+    from mri_gan.training.checkpoints import best_record
+
+    record = {"which": which, "file": Path(restored).relative_to(run_dir.absolute()).as_posix()}
+    if which == "best":
+        record.update(best_record(run_dir) or {})
+    return record
+
+
+def _card(cfg, shipped: dict, split: dict, parameters: int, weights_mb: float) -> str:
+    c = shipped["checkpoint"]
+    checkpoint = f"`{c['file']}`" + (f" (step {c['step']}, best validation {c['metric']} {c['value']:.4g})"
+                                     if "step" in c else "")
+    subjects = {f"{part}_subjects": ", ".join(split.get(part, [])) or "none" for part in ("train", "val", "test")}
+    counts = {f"{part}_count": len(split.get(part, [])) for part in ("train", "val", "test")}
+    fields = {**cfg.to_dict(), **subjects, **counts, "version": shipped["version"], "packed": shipped["packed"],
+              "mri_gan": __version__, "run": shipped["run"], "checkpoint": checkpoint,
+              "parameters": f"{parameters / 1e6:.2f} M", "weights_mb": f"{weights_mb:.1f}", "samples": SAMPLES}
+    return Template(TEMPLATE.read_text()).substitute(fields)
+
+
+def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None = None,
+            overwrite: bool = False) -> Path:
+    """Write the shipped-model folder ``out_dir`` (default: the package's) from a Pix2Pix
+    imputation run's checkpoint (its best by validation, or ``"latest"``); returns the folder."""
+    run_dir = Path(run_dir)
+    cfg, meta = load_run(run_dir)
+    if cfg.model != "pix2pix" or str(cfg.target).lower() != "any":
+        kind = f"pix2pix --target {cfg.target}" if cfg.model == "pix2pix" else cfg.model
+        raise UserError(run_dir / "config.json", f"a {kind} run; the shipped model is a pix2pix imputation "
+                                                 f"run (--target any)")
+    out = Path(out_dir) if out_dir is not None else pretrained.FOLDER
+    replace = out.exists() and any(out.iterdir())
+    if replace and not pretrained.available(out):
+        raise UserError(out, "exists, is not empty and holds no shipped model; choose a new --out")
+    if replace and not overwrite:
+        raise UserError(out, "holds a shipped model already; pass --overwrite to replace it")
+    if version is not None and version < 1:
+        raise UserError("--version", f"must be a positive integer, got {version}")
+    task = load_task(run_dir, checkpoint)
+    arrays = pretrained.stored_weights(task.generator)
+    shipped = {"name": NAME, "version": version or _previous_version(out) + 1, "run": run_dir.absolute().name,
+               "checkpoint": _checkpoint_record(run_dir, checkpoint, task.checkpoint),
+               "packed": datetime.now(timezone.utc).date().isoformat(), "mri_gan": __version__,
+               "weights": f"{pretrained.WEIGHTS}: the generator's variables in model order, float16"}
+    split_file = run_dir / "split.json"
+    split = json.loads(split_file.read_text()) if split_file.is_file() else {}
+    out, tmp = atomic_dir(out, replace=True)
+    try:
+        shutil.copyfile(run_dir / "config.json", tmp / "config.json")
+        (tmp / "model.json").write_text(json.dumps({**meta, "shipped": shipped}, indent=1) + "\n")
+        if split:
+            shutil.copyfile(split_file, tmp / "split.json")
+        np.savez_compressed(tmp / pretrained.WEIGHTS, **arrays)
+        weights_mb = (tmp / pretrained.WEIGHTS).stat().st_size / 2 ** 20
+        if weights_mb > LIMIT_MB:
+            raise UserError(run_dir, f"its generator takes {weights_mb:.1f} MB as float16, above the "
+                                     f"{LIMIT_MB:g} MB a shipped model may take")
+        parameters = sum(a.size for a in arrays.values())
+        (tmp / pretrained.CARD).write_text(_card(cfg, shipped, split, parameters, weights_mb))
+        commit_dir(tmp, out, replace=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
