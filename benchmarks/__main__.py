@@ -5,7 +5,7 @@ import sys
 
 from mri_gan.allocator import keep_freed_memory
 
-NAMES = ["readers", "dcgan", "pix2pix", "pggan", "style", "serving", "distributed"]
+NAMES = ["readers", "dcgan", "pix2pix", "pggan", "style", "serving", "distributed", "fill"]
 
 
 def main(argv) -> int:

@@ -1,10 +1,14 @@
-"""Measurement helpers shared by the benchmarks: timing statistics, matmul peak, peak memory."""
+"""Measurement helpers shared by the benchmarks: timing statistics, matmul peak, peak memory, a
+synthetic NIfTI case."""
 
 from __future__ import annotations
 
 import resource
 import statistics
 import time
+from pathlib import Path
+
+import numpy as np
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> list[float]:
@@ -62,3 +66,20 @@ def report(name: str, **figures) -> None:
         elif isinstance(value, float):
             value = f"{value:.4g}"
         print(f"{name}: {key} = {value}", flush=True)
+
+
+def write_case(folder: Path, sequences=("t1", "t2"), slices: int = 155, name: str = "bench") -> Path:
+    """A 240x240x``slices`` skull-stripped case folder (ellipsoid brain, smooth contrast, noise), LPS,
+    int16, one ``<name>_<seq>.nii.gz`` per sequence."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    i, j, k = np.meshgrid(*(np.linspace(-1, 1, n, dtype=np.float32) for n in (240, 240, slices)), indexing="ij")
+    brain = i ** 2 / 0.6 + j ** 2 / 0.75 + k ** 2 / 0.7 < 1
+    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
+    case = Path(folder) / name
+    case.mkdir()
+    for n, seq in enumerate(sequences):
+        vol = (300 + 150 * np.sin(5 * i + n) * np.cos(4 * j) + 20 * rng.standard_normal(brain.shape)) * brain
+        nib.save(nib.Nifti1Image(vol.astype(np.int16), affine), case / f"{name}_{seq}.nii.gz")
+    return case

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed
+from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed,
+                               write_case)
 
 #: (name, image size, UNet depth, batch, timed repeats)
 WORKLOADS = [("unet128_b8", 128, 7, 8, 8), ("unet128_b80", 128, 7, 80, 3), ("unet256_b1", 256, 8, 1, 10)]
@@ -56,22 +57,6 @@ def train_step(size: int, depth: int, batch: int, repeats: int, precision: str, 
     return out
 
 
-def _case(folder: Path) -> Path:
-    """A 240x240x155 skull-stripped case (ellipsoid brain, smooth contrast, noise), LPS, int16."""
-    import nibabel as nib
-
-    rng = np.random.default_rng(0)
-    i, j, k = np.meshgrid(*(np.linspace(-1, 1, n, dtype=np.float32) for n in (240, 240, 155)), indexing="ij")
-    brain = i ** 2 / 0.6 + j ** 2 / 0.75 + k ** 2 / 0.7 < 1
-    affine = np.diag([-1.0, -1.0, 1.0, 1.0])
-    case = folder / "bench"
-    case.mkdir()
-    for n, seq in enumerate(("t1", "t2")):
-        vol = (300 + 150 * np.sin(5 * i + n) * np.cos(4 * j) + 20 * rng.standard_normal(brain.shape)) * brain
-        nib.save(nib.Nifti1Image(vol.astype(np.int16), affine), case / f"bench_{seq}.nii.gz")
-    return case
-
-
 def synthesis_time(filters: int, repeats: int = 3) -> dict:
     """Seconds for `mri-gan synthesize` minus process start: one case t1 -> flair, end to end."""
     from mri_gan.synthesis import synthesize, task_translator
@@ -79,7 +64,7 @@ def synthesis_time(filters: int, repeats: int = 3) -> dict:
     task = _task(128, 7, 1, "float32", filters)
     translator = task_translator(task)
     with tempfile.TemporaryDirectory() as tmp:
-        case = _case(Path(tmp))
+        case = write_case(Path(tmp))
         outs = iter(range(repeats + 1))
         seconds = timed(lambda: synthesize([str(case)], "flair", translator,
                                            Path(tmp) / f"out{next(outs)}.nii.gz"), repeats, warmup=1)

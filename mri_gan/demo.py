@@ -3,8 +3,11 @@
 Steps, all in one process: a preview of the data; a cDCGAN (tumour / no-tumour T1 slices) and a
 Pix2Pix T1 -> FLAIR trained with small budgets; samples of the cDCGAN; VGG19 weights for style
 transfer (ImageNet from the Keras cache when present, else the project's MRI VGG19 trained here
-with a tiny budget); the evaluation of each run with style refinement of its outputs; one
-report of both. The report's path is printed last.
+with a tiny budget); the evaluation of each run with style refinement of its outputs; last,
+``fill`` with the imputation model shipped with the package (mri_gan.pretrained) on a phantom
+case whose T1ce and FLAIR were removed (skipped, with a line saying so, where the package holds
+no shipped model); one report of it all, the fill's qc.png included. The report's path is
+printed last.
 
 The output folder holds ``demo.json`` (budget, steps done, the report's path). A folder holding
 an earlier demo is replaced; any other non-empty folder is refused.
@@ -37,6 +40,8 @@ class DemoBudget:
     vgg: dict = field(default_factory=dict)          # pretrain: size, steps, batch_size
     evaluation: Budget = BUDGETS["smoke"]
     samples: int = 16
+    fill_size: int = 128                             # in-plane size of the phantom case filled
+    fill_samples: int = 8                            # test-time draws per uncertainty map
 
 
 DEMO_BUDGETS = {
@@ -54,8 +59,10 @@ DEMO_BUDGETS = {
                           classifier=classifiers.Budget(epochs=5), kid_subsets=20)),
     # seconds, for tests
     "smoke": DemoBudget("smoke", "phantom?subjects=12&size=32", "smoke", vgg={"size": 32, "steps": 2, "batch_size": 4},
-                        evaluation=BUDGETS["smoke"], samples=4),
+                        evaluation=BUDGETS["smoke"], samples=4, fill_size=32, fill_samples=2),
 }
+#: the phantom case the demo fills (a seed whose subject has a tumour) and the sequences removed
+FILL_CASE, FILL_SEED, FILL_REMOVED = "phantom-001", 1, ("t1ce", "flair")
 
 
 def _prepare(out: Path) -> None:
@@ -84,9 +91,42 @@ def _vgg_weights(out: Path, budget: DemoBudget, log) -> str:
     return str(folder)
 
 
+def _fill_phantom(out: Path, budget: DemoBudget, log):
+    """``fill`` with the shipped model on a phantom case lacking FILL_REMOVED (moved to
+    ``phantom-removed/`` for comparison); the report's Picture of its qc.png."""
+    from mri_gan import inference, pretrained
+    from mri_gan.data.phantom import write_phantom_case
+    from mri_gan.evaluation.report import Picture
+    from mri_gan.fill import fill, model_record
+    from mri_gan.synthesis import task_translator
+
+    case = write_phantom_case(out / "phantom-case", FILL_SEED, FILL_CASE, budget.fill_size)
+    removed = out / "phantom-removed"
+    removed.mkdir()
+    for seq in FILL_REMOVED:
+        (case / f"{FILL_CASE}_{seq}.nii.gz").rename(removed / f"{FILL_CASE}_{seq}.nii.gz")
+    log("fill: loading the imputation model shipped with the package")
+    task = inference.load_task(pretrained.NAME)
+    record = fill([str(case)], out / "fill", task_translator(task), samples=budget.fill_samples,
+                  model=model_record(task, pretrained.NAME), progress=lambda text: log(f"fill: {text}"))
+    shipped = task.meta["shipped"]
+    given, made = record["given"], [e["sequence"] for e in record["synthesized"]]
+    text = (f"`mri-gan fill {case} --out {out / 'fill'} --samples {budget.fill_samples}` with the model shipped "
+            f"with the package ({shipped['name']}, version {shipped['version']}; no `--run`) on a phantom case "
+            f"whose {' and '.join(FILL_REMOVED)} were removed (kept in `{removed}` for comparison). What the "
+            f"model was trained on and where it fails: `{pretrained.FOLDER / pretrained.CARD}`.")
+    caption = (f"qc.png of that fill: one row per given sequence ({', '.join(given)}), then per synthesized "
+               f"sequence ({', '.join(made)}) its synthesis and its uncertainty (standard deviation over "
+               f"{budget.fill_samples} test-time draws); axial, coronal and sagittal views through the centre "
+               f"of the voxels brighter than twice the brain median in {'flair' if 'flair' in given else 't2'} "
+               f"(the brain's centre where there are none)")
+    return Picture("fill_qc", out / "fill" / "qc.png", "Filling missing sequences with the shipped model",
+                   text, caption)
+
+
 def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, progress: bool = True) -> Path:
     """Run the demo into ``out``; returns the path of the report's HTML file."""
-    from mri_gan import inference
+    from mri_gan import inference, pretrained
     from mri_gan.config import resolve
     from mri_gan.data.inspect import preview
     from mri_gan.data.source import open_source
@@ -135,8 +175,13 @@ def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, prog
             out / name, budget.source, None, "auto", budget.evaluation, weights, 0, command=command))
         write_report([ev], out / f"evaluate-{name}", command)
         evals.append(ev)
+    pictures = []
+    if pretrained.available():
+        pictures.append(step("fill", lambda: _fill_phantom(out, budget, log)))
+    else:
+        log(f"fill: skipped (this installation holds no shipped model in {pretrained.FOLDER})")
     command = f"mri-gan demo --out {out} --budget {budget.name}"
-    report = step("report", lambda: write_report(evals, out / "report", command))
+    report = step("report", lambda: write_report(evals, out / "report", command, pictures))
     state["report"] = str(report)
     marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
     log(f"report: {report}")

@@ -61,6 +61,26 @@ def test_demo_prints_the_report_path_last_and_embeds_its_figures(demo):
     assert state["done"][-1] == "report" and state["report"].endswith("report.html")
 
 
+def test_demo_ends_by_filling_a_phantom_case_with_the_shipped_model(demo):
+    from mri_gan import pretrained
+
+    out, lines = demo
+    state = json.loads((out / "demo.json").read_text())
+    if not pretrained.available():
+        assert "fill" not in state["done"] and any(line.startswith("fill: skipped") for line in lines)
+        return
+    assert state["done"][-2:] == ["fill", "report"]
+    record = json.loads((out / "fill" / "fill.json").read_text())
+    assert record["given"] == ["t1", "t2"] and [e["sequence"] for e in record["synthesized"]] == ["t1ce", "flair"]
+    assert record["model"]["run"] == "pretrained" and record["model"]["shipped"]["version"] >= 1
+    assert sorted(p.name for p in (out / "phantom-removed").iterdir()) == ["phantom-001_flair.nii.gz",
+                                                                          "phantom-001_t1ce.nii.gz"]
+    figure = next(f for f in json.loads((out / "report" / "metrics.json").read_text())["figures"]
+                  if f["figure"] == "fill_qc")
+    assert (out / "report" / figure["file"]).read_bytes() == (out / "fill" / "qc.png").read_bytes()
+    assert figure["caption"] in (out / "report" / "report.md").read_text()
+
+
 def test_every_number_in_report_md_is_in_metrics_json(demo):
     out, _ = demo
     for folder in (out / "report", out / "evaluate-cdcgan", out / "evaluate-pix2pix"):

@@ -18,6 +18,7 @@ import html
 import json
 import math
 import shutil
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -437,6 +438,18 @@ RUN_FIGURES = (
 )
 
 
+@dataclass
+class Picture:
+    """A PNG made by another command, shown in a section of its own after the runs (its heading,
+    text and caption are kept in metrics.json's ``figures``)."""
+
+    key: str
+    path: Path
+    heading: str
+    text: str
+    caption: str
+
+
 # ------------------------------------------------------------------------------ blocks
 
 def _runs_section(name: str, m: dict, figures: dict) -> list:
@@ -812,8 +825,21 @@ def check_out(out) -> Path:
     return out
 
 
-def write_report(evals: list[Evaluation], out, command: str) -> Path:
-    """Write OUT/metrics.json, report.md, report.html and figures/*.png (all at once).
+def _pictures(pictures: list[Picture], folder: Path) -> tuple[list, list]:
+    """Copy each picture into ``folder``: (its metrics.json ``figures`` entries, its blocks)."""
+    entries, blocks = [], []
+    for picture in pictures:
+        path = folder / f"{picture.key}.png"
+        shutil.copyfile(picture.path, path)
+        entries.append({"run": None, "figure": picture.key, "file": f"{folder.name}/{path.name}",
+                        "caption": picture.caption, "heading": picture.heading, "text": picture.text})
+        blocks += [("h", 2, picture.heading), ("p", picture.text), ("fig", path, picture.caption)]
+    return entries, blocks
+
+
+def write_report(evals: list[Evaluation], out, command: str, pictures: list[Picture] = ()) -> Path:
+    """Write OUT/metrics.json, report.md, report.html and figures/*.png (all at once); ``pictures``
+    come last.
 
     One evaluation: metrics.json holds it at the top level (DESIGN.md's shape) with ``table1``,
     plus curves.json and arrays.npz so `mri-gan report` can reuse the folder. Several:
@@ -835,9 +861,10 @@ def write_report(evals: list[Evaluation], out, command: str) -> Path:
     out, tmp = atomic_dir(out)
     try:
         figures = _figures(evals, tmp / "figures")
+        entries, extra = _pictures(list(pictures), tmp / "figures")
         document["figures"] = [{"run": run or None, "figure": key, "file": f["path"].relative_to(tmp).as_posix(),
-                                "caption": f["caption"]} for (run, key), f in figures.items()]
-        blocks = build_blocks(runs, table, command, figures)
+                                "caption": f["caption"]} for (run, key), f in figures.items()] + entries
+        blocks = build_blocks(runs, table, command, figures) + extra
         (tmp / "metrics.json").write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
         (tmp / "report.md").write_text(to_markdown(blocks, tmp))
         (tmp / "report.html").write_text(to_html(blocks))
