@@ -91,9 +91,11 @@ def _vgg_weights(out: Path, budget: DemoBudget, log) -> str:
     return str(folder)
 
 
-def _fill_phantom(out: Path, budget: DemoBudget, log):
+def _fill_phantom(out: Path, budget: DemoBudget, log, progress: bool):
     """``fill`` with the shipped model on a phantom case lacking FILL_REMOVED (moved to
     ``phantom-removed/`` for comparison); the report's Picture of its qc.png."""
+    from tqdm import tqdm
+
     from mri_gan import inference, pretrained
     from mri_gan.data.phantom import write_phantom_case
     from mri_gan.evaluation.report import Picture
@@ -107,8 +109,10 @@ def _fill_phantom(out: Path, budget: DemoBudget, log):
         (case / f"{FILL_CASE}_{seq}.nii.gz").rename(removed / f"{FILL_CASE}_{seq}.nii.gz")
     log("fill: loading the imputation model shipped with the package")
     task = inference.load_task(pretrained.NAME)
-    record = fill([str(case)], out / "fill", task_translator(task), samples=budget.fill_samples,
-                  model=model_record(task, pretrained.NAME), progress=lambda text: log(f"fill: {text}"))
+    with tqdm(desc="fill", unit=" batches", disable=not progress, leave=False) as bar:
+        record = fill([str(case)], out / "fill", task_translator(task), samples=budget.fill_samples,
+                      model=model_record(task, pretrained.NAME), progress=lambda text: log(f"fill: {text}"),
+                      tick=bar.update)
     shipped = task.meta["shipped"]
     given, made = record["given"], [e["sequence"] for e in record["synthesized"]]
     text = (f"`mri-gan fill {case} --out {out / 'fill'} --samples {budget.fill_samples}` with the model shipped "
@@ -177,7 +181,7 @@ def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, prog
         evals.append(ev)
     pictures = []
     if pretrained.available():
-        pictures.append(step("fill", lambda: _fill_phantom(out, budget, log)))
+        pictures.append(step("fill", lambda: _fill_phantom(out, budget, log, progress)))
     else:
         log(f"fill: skipped (this installation holds no shipped model in {pretrained.FOLDER})")
     command = f"mri-gan demo --out {out} --budget {budget.name}"

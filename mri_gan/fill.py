@@ -11,6 +11,7 @@ output folder, renamed when complete.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -52,6 +53,19 @@ def fillable(translator: Translator, given: list[str]) -> list[str]:
         raise UserError("CASE", f"this model synthesizes {target} from {', '.join(translator.sources)}; "
                                 f"the case lacks {', '.join(lacking)}")
     return [target]
+
+
+def ticking(translator: Translator, tick) -> Translator:
+    """``translator`` calling ``tick()`` after each batch of slices it translates."""
+    def wrap(translate):
+        def call(*args):
+            out = translate(*args)
+            tick()
+            return out
+        return call
+
+    return dataclasses.replace(translator, translate=wrap(translator.translate),
+                               sample=None if translator.sample is None else wrap(translator.sample))
 
 
 def model_record(task, run) -> dict:
@@ -99,12 +113,13 @@ def qc_picture(rows: list[tuple[str, np.ndarray, str]], centre: tuple[int, int, 
 
 
 def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = True, samples: int = SAMPLES,
-         batch: int = BATCH, model: dict | None = None, progress=None) -> dict:
+         batch: int = BATCH, model: dict | None = None, progress=None, tick=None) -> dict:
     """Synthesize every sequence a NIfTI case (``inputs``: a case folder, NIfTI files named by
     sequence, or ``seq=path`` pairs) lacks into the new folder ``out``: ``<case>_<seq>.nii.gz``,
     ``<case>_<seq>_uncertainty.nii.gz`` (unless not ``uncertainty``), ``qc.png`` and
     ``fill.json``; a case with nothing to fill writes nothing. ``model``: what the record says of
-    the model; ``progress(text)``: told before each sequence."""
+    the model; ``progress(text)``: told before each sequence; ``tick()``: after each batch of
+    slices translated."""
     kind, files = parse_inputs(inputs, None)
     if kind != "volume":
         raise UserError("CASE", "fill completes NIfTI cases; for folders of 2-D slices use synthesize")
@@ -122,6 +137,8 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
                           else "this model synthesizes none of the missing sequences")
         return record
     volumes, image = load_case(files)
+    if tick is not None:
+        translator = ticking(translator, tick)
     out, tmp = atomic_dir(out)
     try:
         shown, mask = [], None

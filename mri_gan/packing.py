@@ -5,12 +5,14 @@ The folder is written to a temporary sibling and renamed when complete; an exist
 model there is replaced only when asked to (``overwrite``), anything else there is refused.
 ``MODEL_CARD.md`` is rendered from ``shipped/MODEL_CARD.template.md`` with what the run says of
 itself; its held-out figures and timings are TODO rows to fill from ``mri-gan evaluate`` and
-``python -m benchmarks fill``.
+``python -m benchmarks fill``. The template's training-data section describes the data of the
+model the package ships (brats_multicontrast); a run on other data needs it rewritten.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,10 +43,26 @@ def _previous_version(out: Path) -> int:
 def _checkpoint_record(run_dir: Path, which: str, restored: str) -> dict:
     from mri_gan.training.checkpoints import best_record
 
-    record = {"which": which, "file": Path(restored).relative_to(run_dir.absolute()).as_posix()}
+    record = {"which": which, "file": Path(os.path.relpath(restored, run_dir)).as_posix()}
     if which == "best":
         record.update(best_record(run_dir) or {})
     return record
+
+
+def training_command(cfg) -> str:
+    """The ``python -m mri_gan.train`` command of a run's config: ``--set`` for every setting its
+    preset does not give."""
+    from mri_gan.config import resolve
+
+    def text(value) -> str:
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    preset = resolve(cfg.model, cfg.preset, cfg.data, {"target": str(cfg.target)}).to_dict()
+    sets = [f"--set {key}={text(value)}" for key, value in cfg.to_dict().items() if value != preset[key]]
+    return " ".join([f"python -m mri_gan.train --model {cfg.model} --data {cfg.data} --target {cfg.target} "
+                     f"--preset {cfg.preset}", *sets, "--out RUN"])
 
 
 def _card(cfg, shipped: dict, split: dict, parameters: int, weights_mb: float) -> str:
@@ -53,7 +71,9 @@ def _card(cfg, shipped: dict, split: dict, parameters: int, weights_mb: float) -
                                      if "step" in c else "")
     subjects = {f"{part}_subjects": ", ".join(split.get(part, [])) or "none" for part in ("train", "val", "test")}
     counts = {f"{part}_count": len(split.get(part, [])) for part in ("train", "val", "test")}
-    fields = {**cfg.to_dict(), **subjects, **counts, "version": shipped["version"], "packed": shipped["packed"],
+    settings = {k: ("yes" if v else "no") if isinstance(v, bool) else v for k, v in cfg.to_dict().items()}
+    fields = {**settings, **subjects, **counts, "command": training_command(cfg),
+              "version": shipped["version"], "packed": shipped["packed"],
               "mri_gan": __version__, "run": shipped["run"], "checkpoint": checkpoint,
               "parameters": f"{parameters / 1e6:.2f} M", "weights_mb": f"{weights_mb:.1f}", "samples": SAMPLES}
     return Template(TEMPLATE.read_text()).substitute(fields)
