@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(func, args) -> int:
-    """Call a command, turning user mistakes into one stderr line and exit code 2."""
+    """Call a command, turning user mistakes into one stderr line and exit code 2 (warnings of a
+    refused command are dropped: see mri_gan.notices)."""
+    from mri_gan import notices
     from mri_gan.allocator import keep_freed_memory
     from mri_gan.quiet import import_tensorflow
 
@@ -43,7 +45,8 @@ def run(func, args) -> int:
         if getattr(args, "needs_tf", True):
             keep_freed_memory()
             import_tensorflow()
-        return int(func(args) or 0)
+        with notices.held():
+            return int(func(args) or 0)
     except UserError as err:
         sys.stderr.write(f"mri-gan: error: {err}\n")
         return 2

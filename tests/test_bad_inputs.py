@@ -1,7 +1,8 @@
-"""Bad input through the CLI: exit code 2, exactly one stderr line naming the file and the problem.
+"""Bad input through the CLI: exit code 2, exactly one stderr line naming the file and the problem,
+nothing written.
 
-The corpus runs through ``mri_gan.cli.main`` in this process with file-descriptor capture (so
-anything a C library prints counts too); a sample of it runs as real subprocesses.
+The cases run through ``mri_gan.cli.main`` in this process (cli_checks.run_cli); a sample of
+them runs as real subprocesses. test_bad_input_corpus runs them through `data preview` too.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli_checks import assert_one_line_error, disk_state, run_cli
 from make_data import dicom_series, gray_u8, volume, write_image, write_nifti
-from mri_gan.cli import build_parser, main, run
+from mri_gan.cli import run
 from mri_gan.commands.data import run_inspect
 
 
@@ -116,42 +118,21 @@ def _object_array(tmp_path):
     return path
 
 
-def assert_one_line_error(proc, where, problem):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("mri-gan: error: ") and "Traceback" not in proc.stderr
-    assert str(where) in lines[0] and problem in lines[0], lines[0]
-    assert proc.stdout == ""
-
-
-@pytest.fixture(scope="module")
-def in_process():
-    """Run the CLI in this process; returns an object like subprocess.CompletedProcess."""
-    build_parser()  # first imports happen here, outside any test's capture
-
-    def call(capfd, *args):
-        capfd.readouterr()
-        code = main([str(a) for a in args])
-        out, err = capfd.readouterr()
-        return argparse.Namespace(returncode=code, stdout=out, stderr=err)
-
-    return call
-
-
 @pytest.mark.parametrize("name", list(CASES))
-def test_bad_file_gives_one_line(in_process, capfd, tmp_path, name):
+def test_bad_file_gives_one_line(capfd, tmp_path, name):
     make, source, extra, problem = CASES[name]
     path = make(tmp_path)
-    assert_one_line_error(in_process(capfd, "data", "inspect", source(path), *extra), path, problem)
+    before = disk_state(tmp_path)
+    assert_one_line_error(run_cli(capfd, "data", "inspect", source(path), *extra), path, problem)
+    assert disk_state(tmp_path) == before
 
 
 @pytest.mark.parametrize("name", list(SOURCE_CASES))
-def test_bad_source_string_gives_one_line(in_process, capfd, tmp_path, name):
+def test_bad_source_string_gives_one_line(capfd, tmp_path, name):
     text, problem = SOURCE_CASES[name]
     write_image(tmp_path / "a.png", gray_u8())
     source = text.format(tmp=tmp_path)
-    assert_one_line_error(in_process(capfd, "data", "inspect", source, "--json"), source, problem)
+    assert_one_line_error(run_cli(capfd, "data", "inspect", source, "--json"), source, problem)
 
 
 @pytest.mark.slow
@@ -172,14 +153,14 @@ def test_bad_arguments_in_a_subprocess(cli, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-def test_bad_arguments_give_one_line(in_process, capfd, tmp_path):
+def test_bad_arguments_give_one_line(capfd, tmp_path):
     png = write_image(tmp_path / "a.png", gray_u8())
-    assert_one_line_error(in_process(capfd, "data", "preview", f"folder:{png}", "--out", tmp_path / "g.png",
+    assert_one_line_error(run_cli(capfd, "data", "preview", f"folder:{png}", "--out", tmp_path / "g.png",
                                      "--subjects", "0"), "--subjects", "at least 1")
-    assert_one_line_error(in_process(capfd, "data", "inspect", f"folder:{png}", "--size", "3"), "--size", "outside")
+    assert_one_line_error(run_cli(capfd, "data", "inspect", f"folder:{png}", "--size", "3"), "--size", "outside")
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_one_line_error(in_process(capfd, "data", "preview", f"folder:{empty}", "--out", tmp_path / "g.png"),
+    assert_one_line_error(run_cli(capfd, "data", "preview", f"folder:{empty}", "--out", tmp_path / "g.png"),
                           empty, "no image files")
     assert not (tmp_path / "g.png").exists()
 

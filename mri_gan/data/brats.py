@@ -32,7 +32,8 @@ from typing import Iterator
 import nibabel as nib
 import numpy as np
 
-from mri_gan.data import preprocess
+from mri_gan.data import nifti_file, preprocess
+from mri_gan.data.file_access import access_problem, os_reason
 from mri_gan.data.file_reader import FileReader
 from mri_gan.data.records import ALIASES, NO_TUMOR, SEQUENCES, TUMOR, Record, canonical_sequence
 from mri_gan.data.source import NIFTI_SUFFIXES
@@ -114,21 +115,30 @@ def find_case_files(path_or_dir) -> dict[str, Path]:
 def load_volume(path, allow_zero: bool = False) -> tuple[np.ndarray, nib.Nifti1Image]:
     """A NIfTI volume as float32 (scaling applied) and its image; UserError when it is unusable.
 
-    Refused: empty or unreadable files, anything but 3-D (trailing length-1 axes are dropped),
-    NaN or infinite voxels, and all-zero volumes (unless ``allow_zero``, for segmentations).
+    Refused: empty or unreadable files, compression other than the name says, anything but 3-D
+    (trailing length-1 axes are dropped), a header claiming more voxels than the file holds or
+    than ``nifti_file.MAX_VOXELS`` (checked before any voxel is read), NaN or infinite voxels,
+    and all-zero volumes (unless ``allow_zero``, for segmentations).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError(path, "no such file")
+    problem = access_problem(path)
+    if problem:
+        raise UserError(path, problem)
     if path.stat().st_size == 0:
         raise UserError(path, "empty file (0 bytes)")
     try:
+        problem = nifti_file.naming_problem(path)
+        if problem:
+            raise UserError(path, problem)
         image = nib.load(path)
         shape = image.shape
         while len(shape) > 3 and shape[-1] == 1:
             shape = shape[:-1]
         if len(shape) != 3:
             raise UserError(path, f"not a 3-D volume (shape {'x'.join(map(str, image.shape))})")
+        problem = nifti_file.size_problem(path, image.dataobj)
+        if problem:
+            raise UserError(path, problem)
         volume = np.asarray(image.dataobj, dtype=np.float32).reshape(shape)
     except _READ_ERRORS as err:
         raise UserError(path, f"not a readable NIfTI file ({_reason(err)})") from None
@@ -140,6 +150,8 @@ def load_volume(path, allow_zero: bool = False) -> tuple[np.ndarray, nib.Nifti1I
 
 
 def _reason(err: Exception) -> str:
+    if isinstance(err, OSError) and err.errno is not None:
+        return os_reason(err)
     if isinstance(err, (EOFError, zlib.error)) or "compressed" in str(err).lower():
         return "truncated or corrupt data"
     if isinstance(err, nib.filebasedimages.ImageFileError):

@@ -28,7 +28,7 @@ import pydicom
 
 from mri_gan.data import preprocess
 from mri_gan.data.file_reader import FileReader, flag
-from mri_gan.data.images import UnreadableFile
+from mri_gan.data.images import UnreadableFile, check_readable
 from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.errors import UserError
 
@@ -104,6 +104,7 @@ class DicomReader(FileReader):
 
     def _header(self, file: Path):
         """(series key, order key) of one file, from its header only."""
+        check_readable(file)
         if file.stat().st_size == 0:
             raise UnreadableFile("empty file (0 bytes)")
         with _quiet_pydicom():
@@ -165,6 +166,7 @@ class DicomReader(FileReader):
             frames = self._frames(files)
             if not frames:
                 continue
+            self.note_size(frames[0][0], frames[0][1].shape)
             scaled, bounds = preprocess.robust_scale(np.stack([frame for _, frame in frames]))
             for k, (file, _) in enumerate(frames):
                 brain = preprocess.head_mask(scaled[k])

@@ -47,6 +47,7 @@ class FolderReader(FileReader):
             except UnreadableFile as err:
                 self.reject(file, str(err))
                 continue
+            self.note_size(file, image.shape)
             rel = file.relative_to(self.root)
             yield Record(subject=rel.with_suffix("").as_posix(), slice_index=0,
                          images={self.sequence: image},

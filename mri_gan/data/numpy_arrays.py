@@ -23,7 +23,8 @@ import cv2
 import numpy as np
 
 from mri_gan.data.file_reader import FileReader
-from mri_gan.data.images import UnreadableFile
+from mri_gan.data.file_access import os_reason
+from mri_gan.data.images import UnreadableFile, check_readable
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.errors import UserError
@@ -63,6 +64,7 @@ class NumpyReader(FileReader):
 
     def _arrays(self, file: Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """(images, labels or None, subjects or None) of one file, checked."""
+        check_readable(file)
         try:
             if file.stat().st_size == 0:
                 raise UnreadableFile("empty file (0 bytes)")
@@ -86,6 +88,8 @@ class NumpyReader(FileReader):
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, IndexError) as err:
             if "Object arrays" in str(err):
                 raise UnreadableFile("holds Python objects (pickled arrays are not loaded)") from None
+            if isinstance(err, OSError) and err.errno is not None:
+                raise UnreadableFile(os_reason(err)) from None
             raise UnreadableFile("not a readable NumPy file (corrupt or truncated)") from None
 
     @staticmethod
@@ -140,6 +144,7 @@ class NumpyReader(FileReader):
             except UnreadableFile as err:
                 self.reject(file, str(err))
                 continue
+            self.note_size(file, images.shape[1:])
             rel = file.relative_to(self.root)
             stem = rel.as_posix()[: -len(file.suffix)]
             if labels is None and self.path.is_dir():

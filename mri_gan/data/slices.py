@@ -140,6 +140,7 @@ class SlicesReader(FileReader):
                     if isinstance(result[1], UnreadableFile):
                         self.reject(result[0], str(result[1]))
                     else:
+                        self.note_size(result[1], result[2].shape)
                         loaded.append(result)
                 if not loaded:
                     continue

@@ -7,11 +7,13 @@ kind when it is omitted and returns the reader.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import parse_qsl
 
+from mri_gan.data.file_access import access_problem
 from mri_gan.data.records import Record
 from mri_gan.errors import UserError
 
@@ -102,7 +104,7 @@ def parse_source(text: str) -> tuple[str | None, str, dict[str, str]]:
 def detect_kind(path: Path) -> str:
     """Guess the kind of a path without a ``KIND:`` prefix."""
     if not path.exists():
-        raise UserError(path, "no such file or directory")
+        raise UserError(path, access_problem(path))
     if path.is_file():
         name = path.name.lower()
         if name.endswith((".npy", ".npz")):
@@ -114,6 +116,8 @@ def detect_kind(path: Path) -> str:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return "folder"
         raise UserError(path, "cannot tell the data source kind of this file; prefix it with KIND:")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise UserError(path, "cannot list this folder (permission denied)")
     files = [p for p in path.rglob("*") if p.is_file()]
     names = [p.name.lower() for p in files]
     if any(n.endswith(NIFTI_SUFFIXES) for n in names):
@@ -139,5 +143,5 @@ def open_source(text: str, strict: bool = False) -> Reader:
         if path is None:
             raise UserError(text, f"a {kind} source needs a path ({kind}:PATH)")
         if not path.exists():
-            raise UserError(path, "no such file or directory")
+            raise UserError(path, access_problem(path))
     return _readers()[kind](path, options, strict=strict, source=text)
