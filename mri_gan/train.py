@@ -7,6 +7,7 @@ import sys
 
 from mri_gan.cli import _Parser, run
 from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
+from mri_gan.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,9 @@ def train_command(args) -> int:
 
     apply_thread_limit()
 
+    for option, value in (("--source", args.source), ("--target", args.target)):
+        if value and args.model != "pix2pix":
+            raise UserError(option, f"is for pix2pix, not {args.model}")
     overrides = parse_sets(args.set)
     if args.source:
         overrides["source"] = ",".join(args.source)

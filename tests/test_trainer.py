@@ -13,6 +13,7 @@ from conftest import ROOT, make_slices
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.inference import load_task
+from mri_gan.training.runtime import describe
 from mri_gan.training.trainer import Trainer, TrainingStopped
 
 
@@ -42,6 +43,12 @@ def test_run_directory_contract(tmp_path, data):
         assert key in entries[-1]
     assert last["step"] == cfg.steps
     assert json.loads((run / "config.json").read_text())["model"] == "cdcgan"
+    [session] = json.loads((run / "model.json").read_text())["runtime"]
+    assert {k: session[k] for k in ("from_step", "strategy", "replicas", "workers", "precision")} == {
+        "from_step": 0, "strategy": "default", "replicas": 1, "workers": 1, "precision": "float32"}
+    assert len(session["devices"]) == 1
+    assert {"mri_gan", "tensorflow", "keras", "python", "git_commit"} <= set(session["versions"])
+    assert describe([session]).startswith("default strategy, 1 replica(s) on 1 worker(s)")
 
 
 def test_exact_resume(tmp_path, data):
@@ -56,6 +63,8 @@ def test_exact_resume(tmp_path, data):
         np.testing.assert_allclose(a, b, atol=1e-5)
     steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+    sessions = json.loads((tmp_path / "b" / "model.json").read_text())["runtime"]
+    assert [s["from_step"] for s in sessions] == [0, 2] and "; resumed at step 2: " in describe(sessions)
     # a resumed run loads for inference with the final weights
     restored = load_task(tmp_path / "b")
     for a, b in zip(weights(two.task), weights(restored)):
@@ -69,6 +78,29 @@ def test_resume_refuses_changed_config(tmp_path, data):
         Trainer(changed, tmp_path / "r", data=data, resume=True, progress=False).fit()
     with pytest.raises(UserError, match="already holds a run"):
         Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "r", data=data, progress=False).fit()
+
+
+def test_late_refusal_leaves_no_run_folder(tmp_path, data, monkeypatch):
+    """A refusal after the run folder was made removes what this run created, nothing more."""
+    def refuse(*args):
+        raise UserError("somewhere", "refused late")
+
+    monkeypatch.setattr(Trainer, "_write_meta", refuse)
+    with pytest.raises(UserError, match="refused late"):
+        Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "a" / "b" / "run", data=data, progress=False).fit()
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(UserError, match="refused late"):
+        Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "kept", data=data, progress=False).fit()
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+
+
+def test_float32_pix2pix_step_logs_nothing(tmp_path, data, capfd):
+    """Grappler's remapper, which fails on this step graph with an error line, stays out of it."""
+    capfd.readouterr()
+    Trainer(resolve("pix2pix", "smoke", "synthetic", {"steps": "2"}), tmp_path / "run", data=data,
+            progress=False).fit()
+    assert "remapper" not in capfd.readouterr().err
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
@@ -111,6 +143,9 @@ def test_replica_parity_two_cpus(tmp_path):
             t = Trainer(cfg, {str(tmp_path)!r} + "/" + name, strategy=name, data=data, progress=False)
             assert t.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
             t.fit()
+            [session] = t.task.meta["runtime"]
+            assert (session["strategy"], session["replicas"], len(session["devices"])) == (
+                name, t.strategy.num_replicas_in_sync, t.strategy.num_replicas_in_sync)
             out.append([v.numpy() for v in t.task.generator.weights + t.task.discriminator.weights])
         try:
             Trainer(resolve("cdcgan", "smoke", "synthetic", {{"jit_compile": "true"}}), {str(tmp_path)!r} + "/x",

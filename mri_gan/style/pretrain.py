@@ -156,11 +156,18 @@ def train_trunk(train: SliceSet, val: SliceSet | None = None, steps: int = 300, 
     return trunk, info
 
 
+def check_out(out: Path) -> None:
+    """Refuse an output that is a file, or a folder holding anything but earlier MRI VGG19 weights."""
+    if out.exists() and not out.is_dir():
+        raise UserError(out, "is a file, not a folder; choose another --out")
+    if out.exists() and any(out.iterdir()) and not (out / vgg.MRI_INFO).is_file():
+        raise UserError(out, "exists, is not empty and holds no MRI VGG19 weights; choose a new --out")
+
+
 def save(trunk: keras.Model, info: dict, out: Path) -> Path:
     """Write ``out/vgg19_trunk.weights.h5`` and ``out/vgg19_mri.json``, replacing earlier ones."""
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not (out / vgg.MRI_INFO).is_file():
-        raise UserError(out, "exists, is not empty and holds no MRI VGG19 weights; choose a new --out")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -182,6 +189,7 @@ def save(trunk: keras.Model, info: dict, out: Path) -> Path:
 def pretrain(source: str, out: Path, size: int = 64, steps: int = 300, batch_size: int = 16,
              learning_rate: float = 1e-4, seed: int = 0, init: str = "random", progress=None) -> dict:
     """Load ``source``, split it by subject, train on the training split, save to ``out``."""
+    check_out(Path(out))
     slices, reader = load(source, size)
     split = split_subjects(slices.subjects, seed=seed)
     train, val = slices.of_subjects(split["train"]), slices.of_subjects(split["val"])

@@ -76,3 +76,17 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 def worker_index(strategy: tf.distribute.Strategy) -> int:
     resolver = getattr(strategy, "cluster_resolver", None)
     return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The ``--strategy`` name of a strategy: default, mirrored or multiworker."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "multiworker"
+    return "mirrored" if isinstance(strategy, tf.distribute.MirroredStrategy) else "default"
+
+
+def worker_count(strategy: tf.distribute.Strategy) -> int:
+    """The processes (chief and workers) that train together."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    return sum(len(spec.get(kind, ())) for kind in ("chief", "worker")) or 1

@@ -22,13 +22,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from mri_gan import allocator
+from mri_gan import allocator, notices
 from mri_gan.config import TrainConfig, differences
 from mri_gan.data import slice_set, split as splits
+from mri_gan.data.file_access import os_reason
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
 from mri_gan.models import task_class
-from mri_gan.training import checkpoints
+from mri_gan.training import checkpoints, runtime
 from mri_gan.training.distribute import is_chief, make_strategy, per_replica_batch
 
 
@@ -82,7 +83,6 @@ class Trainer:
         self.resume = resume
         self.progress = progress
         self._data = data
-        keras.mixed_precision.set_global_policy(cfg.precision)
         self.strategy = make_strategy(strategy)
         self.chief = is_chief(self.strategy)
         self.batch = cfg.batch_size
@@ -93,9 +93,12 @@ class Trainer:
         self._signal = None
 
     # -- run directory -----------------------------------------------------------------------
-    def _prepare_dir(self) -> Path:
-        """The folder this worker writes to: the run dir on the chief, a temporary one elsewhere."""
+    def _check_dir(self) -> None:
+        """Refuse a run directory that cannot take this run, before anything is read or created."""
         config_path = self.run_dir / "config.json"
+        existing = next(p for p in (self.run_dir, *self.run_dir.parents) if p.exists())
+        if not existing.is_dir():
+            raise UserError(existing, "is a file, not a folder; choose another --out")
         if self.resume:
             if not config_path.exists():
                 raise UserError(self.run_dir, "no run to resume (config.json missing)")
@@ -107,10 +110,19 @@ class Trainer:
                                              f"{getattr(saved, key)!r}, given {getattr(self.cfg, key)!r})")
         elif self.chief and config_path.exists():
             raise UserError(self.run_dir, "already holds a run; pass --resume or another --out")
-        if self.chief:
+
+    def _make_dir(self) -> tuple[Path, Path | None]:
+        """(the folder this worker writes to: the run dir on the chief, a temporary one elsewhere;
+        the topmost folder this call created, None when the run dir existed)."""
+        if not self.chief:
+            out = Path(tempfile.mkdtemp(prefix="mri_gan_worker_"))
+            return out, out
+        missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
+        try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            return self.run_dir
-        return Path(tempfile.mkdtemp(prefix="mri_gan_worker_"))
+        except OSError as err:
+            raise UserError(self.run_dir, f"cannot create the run folder ({os_reason(err)})") from None
+        return self.run_dir, missing[-1] if missing else None
 
     # -- data feeding ------------------------------------------------------------------------
     def _indices(self, offset: int, count: int, train_index: np.ndarray) -> np.ndarray:
@@ -149,7 +161,11 @@ class Trainer:
 
     def _step_function(self, task, batch: int):
         """One tf.function per segment: strategy.run(replica_step), logs reduced over replicas
-        (the replica step XLA-compiled when ``cfg.jit_compile``)."""
+        (the replica step XLA-compiled when ``cfg.jit_compile``), run without grappler's remapper.
+
+        The remapper fuses Conv2D + BiasAdd + LeakyRelu although LeakyReluGrad still reads the
+        BiasAdd output; the rewrite then fails for the whole step graph, which stays as it was,
+        and TensorFlow logs an error line. Off for this function only, it is never tried."""
         replica_step = task.replica_step
         if self.cfg.jit_compile:
             replica_step = tf.function(replica_step, jit_compile=True)
@@ -160,7 +176,15 @@ class Trainer:
             return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
                     for k, v in per_replica.items()}
 
-        return train_step
+        def without_remapper(inputs):
+            before = tf.config.optimizer.get_experimental_options().get("remapping", True)
+            tf.config.optimizer.set_experimental_options({"remapping": False})
+            try:
+                return train_step(inputs)
+            finally:
+                tf.config.optimizer.set_experimental_options({"remapping": before})
+
+        return without_remapper
 
     # -- signals -----------------------------------------------------------------------------
     def _on_signal(self, signum, _frame):
@@ -170,7 +194,7 @@ class Trainer:
     def fit(self) -> dict:
         """Train to the budget; returns the last logged values. Raises TrainingStopped on NaN."""
         cfg = self.cfg
-        out = self._prepare_dir()
+        self._check_dir()
         data, preprocessing = (self._data, None) if self._data is not None else load_data(cfg)
         split_path = self.run_dir / "split.json"
         if self.resume and split_path.exists():
@@ -186,27 +210,35 @@ class Trainer:
         val_data = data.of_subjects(split["val"])
         if cfg.val_every:
             task.fit_references(data.of_subjects(split["train"]), val_data)
-        if self.chief:
-            cfg.save(out / "config.json")
-            splits.save_split(split, out / "split.json")
-            (out / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
-        (out / "samples").mkdir(exist_ok=True)
 
-        keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
-        with self.strategy.scope():
-            task.build()
-            task.initialise(data.subset(train_index))
-        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
-        manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), cfg.keep_checkpoints)
-        best_manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / checkpoints.BEST), 1)
-        best = (checkpoints.best_record(self.run_dir) or {}).get("value", -np.inf) if self.resume else -np.inf
-        if self.resume:
-            checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
-        start = int(step_var.numpy())
-        if self.chief:
-            _truncate_log(out / "metrics.jsonl", start)
+        out, created = self._make_dir()
+        try:  # a failure before the first step leaves no half-made run and a resumed run unchanged
+            keras.mixed_precision.set_global_policy(cfg.precision)
+            keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
+            with self.strategy.scope():
+                task.build()
+                task.initialise(data.subset(train_index))
+            step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
+            manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), cfg.keep_checkpoints)
+            best_manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / checkpoints.BEST), 1)
+            best = (checkpoints.best_record(self.run_dir) or {}).get("value", -np.inf) if self.resume else -np.inf
+            if self.resume:
+                checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
+            start = int(step_var.numpy())
+            if self.chief:
+                cfg.save(out / "config.json")
+                splits.save_split(split, out / "split.json")
+                _truncate_log(out / "metrics.jsonl", start)
+                self._write_meta(out, meta, start)
+            (out / "samples").mkdir(exist_ok=True)
+        except BaseException:
+            keras.mixed_precision.set_global_policy("float32")
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+        notices.release()  # the run is accepted: warnings about its data are due now
 
         n_train = len(train_index)
         total = cfg.steps if cfg.steps is not None else max(1, cfg.epochs * n_train // self.batch)
@@ -279,6 +311,18 @@ class Trainer:
                 shutil.rmtree(out, ignore_errors=True)
         self.task = task
         return last
+
+    def _write_meta(self, out: Path, meta: dict, start: int) -> None:
+        """model.json: ``meta`` and the runtime of every session so far (runtime.record)."""
+        path = out / "model.json"
+        try:
+            earlier = json.loads(path.read_text()).get("runtime", []) if self.resume else []
+        except (OSError, ValueError):  # none yet, or unreadable: it is rewritten whole below
+            earlier = []
+        sessions = [e for e in earlier if e["from_step"] < start]
+        sessions.append(runtime.record(self.strategy, self.cfg.precision, start))
+        meta["runtime"] = sessions
+        path.write_text(json.dumps(meta, indent=1) + "\n")
 
     def _log(self, out: Path, writer, entry: dict) -> None:
         if not self.chief:
