@@ -37,6 +37,8 @@ def test_two_workers_equal_one_process(tmp_path, cli):
         np.testing.assert_allclose(a, b, atol=1e-5)
     # only the chief wrote into the run directory, and the other worker cleaned up
     assert steps_logged(tmp_path / "two") == steps_logged(tmp_path / "one")
+    [session] = json.loads((tmp_path / "two" / "model.json").read_text())["runtime"]
+    assert (session["strategy"], session["workers"], session["replicas"]) == ("multiworker", 2, 2)
 
 
 def worker_pids(run, index):
