@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import gzip
+import io
 import json
 import os
 import stat
 import struct
+import zipfile
 import zlib
 
 import nibabel as nib
@@ -70,6 +72,19 @@ def nifti_claiming(path, shape, data_bytes=1024):
     return path
 
 
+def npy_claiming(path, shape, data_bytes=1000):
+    """An .npy file (or an .npz holding one as ``images``) whose header claims ``shape`` uint8."""
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    data = stream.getvalue() + b"\0" * data_bytes
+    if path.suffix == ".npz":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("images.npy", data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
 def unreadable(path):
     path.chmod(0)
     return path
@@ -116,6 +131,13 @@ BAD_SOURCES = {
         "claims 64x64x64 voxels (1048928 bytes with the header); the file has 1376 (truncated)"),
     "NIfTI.gz header claiming more than deflate holds": (
         lambda t: _alone(nifti_claiming(t / "x_t1.nii.gz", (500, 500, 500))), "compressed bytes can hold"),
+    "NumPy header claiming 10^13 bytes": (lambda t: _alone(npy_claiming(t / "x.npy", (10 ** 5, 10 ** 4, 10 ** 4))),
+                                          "claims a 100000x10000x10000 uint8 array (10000000000000 bytes), more "
+                                          "than the 4294967296"),
+    "NumPy .npz member claiming 10^13 bytes": (
+        lambda t: _alone(npy_claiming(t / "x.npz", (10 ** 5, 10 ** 4, 10 ** 4))), "images: its header claims"),
+    "NumPy header claiming more than the file": (lambda t: _alone(npy_claiming(t / "x.npy", (100, 64, 64))),
+                                                 "(409600 bytes); only 1000 bytes follow it (truncated)"),
     "plain NIfTI named .nii.gz": (lambda t: _alone(renamed(write_nifti(t / "x_t1.nii", volume()), "x_t1.nii.gz")),
                                   "an uncompressed NIfTI file named .nii.gz: rename it .nii"),
     "gzip NIfTI named .nii": (lambda t: _alone(renamed(write_nifti(t / "x_t1.nii.gz", volume()), "x_t1.nii")),

@@ -1,4 +1,5 @@
-"""Why a file cannot be opened for reading, said in a few words before a reader tries."""
+"""Why a file cannot be opened for reading, said in a few words before a reader tries; how much
+a compressed file can hold."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import errno
 import os
 import stat
 from pathlib import Path
+
+#: deflate (gzip, zip) inflates at most 1032-fold: n compressed bytes hold at most this many times n
+MAX_DEFLATE_RATIO = 1032
 
 
 def os_reason(err: OSError, path=None) -> str:

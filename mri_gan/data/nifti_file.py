@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mri_gan.data.file_access import MAX_DEFLATE_RATIO
+
 #: the most voxels a volume may have (512 x 512 x 512); a header claiming more is refused unread
 MAX_VOXELS = 512 ** 3
-#: deflate inflates at most 1032-fold: a .nii.gz of n bytes holds at most this many times n
-MAX_DEFLATE_RATIO = 1032
 
 
 def _gzipped(path: Path) -> tuple[bool, bool]:

@@ -22,6 +22,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from mri_gan.data import npy_file
 from mri_gan.data.file_reader import FileReader
 from mri_gan.data.file_access import os_reason
 from mri_gan.data.images import UnreadableFile, check_readable
@@ -68,6 +69,9 @@ class NumpyReader(FileReader):
         try:
             if file.stat().st_size == 0:
                 raise UnreadableFile("empty file (0 bytes)")
+            problem = npy_file.size_problem(file)
+            if problem:
+                raise UnreadableFile(problem)
             loaded = np.load(file, allow_pickle=False)
             if isinstance(loaded, np.ndarray):
                 return loaded, None, None
