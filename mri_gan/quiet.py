@@ -8,10 +8,14 @@ from __future__ import annotations
 import os
 import sys
 
+_probed = False
+
 
 def import_tensorflow():
-    """Import TensorFlow and probe devices with stderr silenced; later messages pass."""
-    if "tensorflow" in sys.modules:
+    """Import TensorFlow and probe devices with stderr silenced, once (also where something else
+    imported TensorFlow first: the device probe prints the CUDA lines); later messages pass."""
+    global _probed
+    if _probed:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
@@ -22,6 +26,7 @@ def import_tensorflow():
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")
+        _probed = True
     finally:
         os.dup2(saved, 2)
         os.close(saved)
