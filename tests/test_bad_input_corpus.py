@@ -26,6 +26,7 @@ import pytest
 from cli_checks import assert_one_line_error, disk_state, run_cli
 from make_data import dicom_series, gray_u8, volume, write_image, write_nifti
 from mri_gan.config import resolve
+from mri_gan.training.trainer import Trainer
 from test_bad_inputs import CASES, SOURCE_CASES
 
 
@@ -210,6 +211,15 @@ def _tiny_images(t):
     return t / "tiny"
 
 
+def _damaged_run(t):
+    """A trained smoke run of `train --model dcgan --data DATA` whose every checkpoint is cut short."""
+    data = str(_brats(t))
+    Trainer(resolve("dcgan", "smoke", data), t / "run", progress=False).fit()
+    for part in (t / "run" / "checkpoints").glob("ckpt-*.data-*"):
+        part.write_bytes(part.read_bytes()[:100])
+    return data
+
+
 def _nan_volume(t):
     v = volume()
     v[3, 3, 3] = np.nan
@@ -254,6 +264,9 @@ TRAIN = {
                    t / "run" / "config.json"), "resume refused: lr_g differs"),
     "--resume without a checkpoint": (lambda t: (["--model", "dcgan", "--data", _saved_run(t), "--resume"],
                                                  t / "run" / "checkpoints"), "no checkpoint to restore"),
+    "--resume with only damaged checkpoints (warnings dropped)": (
+        lambda t: (["--model", "dcgan", "--data", _damaged_run(t), "--resume"], t / "run" / "checkpoints"),
+        "no readable checkpoint"),
     "unknown --set key": (lambda t: (["--model", "dcgan", "--data", _brats(t), "--set", "colour=red"], "--set"),
                           "unknown config key 'colour'"),
     "--set of the wrong type": (lambda t: (["--model", "dcgan", "--data", _brats(t), "--set", "steps=many"], "--set"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import tensorflow as tf
 
+from mri_gan import notices
 from mri_gan.errors import UserError
 
 #: the sub-folder of checkpoints/ that holds the checkpoint with the best validation figure
@@ -43,8 +43,7 @@ def restore_latest(checkpoint: tf.train.Checkpoint, directory: Path, partial: bo
             return path
         except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            sys.stderr.write(f"mri-gan: warning: {path}: unreadable checkpoint ({first[:120]}); "
-                             f"falling back to the previous one\n")
+            notices.warn(path, f"unreadable checkpoint ({first[:120]}); falling back to the previous one")
     raise UserError(directory, "no readable checkpoint")
 
 
