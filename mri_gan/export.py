@@ -1,8 +1,9 @@
 """SavedModel export for TF Serving: explicit signatures, metadata, versioned atomic layout.
 
 ``export_run(RUN_DIR, saved_models/NAME)`` writes ``saved_models/NAME/<version>/`` (a SavedModel
-per integer version, TF Serving's layout) through a temporary sibling renamed at the end, so a
-failure leaves nothing behind and an existing version is never touched.
+per integer version, TF Serving's layout) through a hidden temporary sibling renamed at the end
+(mri_gan.atomic), so TF Serving never sees a half-written version, a failure leaves nothing
+behind and an existing version is never touched.
 
 Every signature is a ``tf.function`` with a static input signature (dtypes and shapes are in the
 SavedModel, where ``saved_model_cli show --all`` and TF Serving's metadata endpoint list them).
@@ -29,9 +30,6 @@ normalisation and a description of every signature.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,6 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from mri_gan import __version__
+from mri_gan.atomic import atomic_folder, check
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
 
@@ -337,9 +336,7 @@ def versions(base: Path) -> list[int]:
 
 
 def _target(out, version: int | None) -> tuple[Path, int]:
-    base = Path(out)
-    if base.exists() and not base.is_dir():
-        raise UserError(base, "exists and is not a folder")
+    base = check(out, overwrite=True, folder=True)   # the model folder: it may hold versions
     if (base / "saved_model.pb").exists():
         raise UserError(base, "is a SavedModel version folder; --out names the model folder that "
                               "holds numbered versions (e.g. saved_models/NAME)")
@@ -360,14 +357,7 @@ def write_export(task, out, version: int | None = None, run_dir=None) -> Path:
     base, version = _target(out, version)
     signatures = endpoints(task)
     info = metadata(task, signatures, run_dir)
-    created = base   # the outermost folder this export creates (None: base exists)
-    while not created.parent.exists():
-        created = created.parent
-    created = None if base.exists() else created
-    base.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=base))
-    final = base / str(version)
-    try:
+    with atomic_folder(base / str(version)) as tmp:
         archive = keras.export.ExportArchive()
         for name, ep in signatures.items():
             archive.add_endpoint(name, ep.fn, ep.specs)
@@ -379,15 +369,7 @@ def write_export(task, out, version: int | None = None, run_dir=None) -> Path:
             logger.setLevel(level)
         (tmp / METADATA).parent.mkdir(exist_ok=True)
         (tmp / METADATA).write_text(json.dumps(info, indent=1) + "\n")
-        if final.exists():
-            raise UserError(final, "version appeared while exporting; nothing written")
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created is not None and not any(p.is_file() for p in created.rglob("*")):
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    return final
+    return base / str(version)
 
 
 def export_run(run_dir, out, version: int | None = None, checkpoint: str = "best") -> Path:

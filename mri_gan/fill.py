@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from mri_gan import __version__
+from mri_gan.atomic import atomic_folder, check
 from mri_gan.data.brats import axial_slices, load_case, split_name
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
-from mri_gan.inference import atomic_dir, commit_dir
 from mri_gan.synthesis import BATCH, SAMPLES, Translator, parse_inputs, synthesize_volume, write_nifti
 
 UNCERTAINTY_DEFINITION = ("standard deviation over the test-time draws (the prediction, its left-right "
@@ -113,13 +112,14 @@ def qc_picture(rows: list[tuple[str, np.ndarray, str]], centre: tuple[int, int, 
 
 
 def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = True, samples: int = SAMPLES,
-         batch: int = BATCH, model: dict | None = None, progress=None, tick=None) -> dict:
+         batch: int = BATCH, model: dict | None = None, progress=None, tick=None, overwrite: bool = False) -> dict:
     """Synthesize every sequence a NIfTI case (``inputs``: a case folder, NIfTI files named by
     sequence, or ``seq=path`` pairs) lacks into the new folder ``out``: ``<case>_<seq>.nii.gz``,
     ``<case>_<seq>_uncertainty.nii.gz`` (unless not ``uncertainty``), ``qc.png`` and
     ``fill.json``; a case with nothing to fill writes nothing. ``model``: what the record says of
     the model; ``progress(text)``: told before each sequence; ``tick()``: after each batch of
-    slices translated."""
+    slices translated; ``overwrite``: an existing ``out`` may be replaced."""
+    check(out, overwrite, folder=True)
     kind, files = parse_inputs(inputs, None)
     if kind != "volume":
         raise UserError("CASE", "fill completes NIfTI cases; for folders of 2-D slices use synthesize")
@@ -139,8 +139,7 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
     volumes, image = load_case(files)
     if tick is not None:
         translator = ticking(translator, tick)
-    out, tmp = atomic_dir(out)
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         shown, mask = [], None
         for seq in todo:
             if progress is not None:
@@ -170,9 +169,5 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
                       uncertainty=UNCERTAINTY_DEFINITION if uncertainty else None,
                       inputs={s: str(p) for s, p in files.items()})
         (tmp / "fill.json").write_text(json.dumps(record, indent=1) + "\n")
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     record["out"] = str(out)
     return record

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from mri_gan.atomic import atomic_folder
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
 from mri_gan.runs import load_run
@@ -71,52 +70,19 @@ def generate(task, n: int, label: str | None = None, seed: int = 0) -> tuple[np.
     return images, labels if labels is not None else np.full(n, -1, np.int32)
 
 
-def atomic_dir(out, replace: bool = False) -> tuple[Path, Path]:
-    """(final path, temporary sibling) for writing a folder all at once; an existing non-empty
-    folder is refused unless ``replace`` (for ``commit_dir(..., replace=True)``)."""
-    out = Path(out)
-    if out.exists() and not replace and any(out.iterdir()):
-        raise UserError(out, "exists and is not empty; choose a new --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out, Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
-def commit_dir(tmp: Path, out: Path, replace: bool = False) -> None:
-    """Rename ``tmp`` to ``out``, replacing an empty ``out`` or, with ``replace``, a full one (moved
-    aside first, then removed)."""
-    if replace and out.exists() and any(out.iterdir()):
-        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent)) / out.name
-        os.replace(out, aside)
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            os.replace(aside, out)
-            raise
-        finally:
-            shutil.rmtree(aside.parent, ignore_errors=True)
-        return
-    if out.exists():
-        out.rmdir()
-    os.replace(tmp, out)
-
-
-def write_generated(images: np.ndarray, labels: np.ndarray, label_names: list[str], out) -> Path:
+def write_generated(images: np.ndarray, labels: np.ndarray, label_names: list[str], out,
+                    overwrite: bool = False) -> Path:
     """DESIGN layout: OUT/<label or all>/<index>.png (first channel, uint8) and OUT/samples.npz."""
     import cv2
 
-    out, tmp = atomic_dir(out)
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         for i, (img, lab) in enumerate(zip(images, labels)):
             folder = tmp / (label_names[lab] if lab >= 0 else "all")
             folder.mkdir(exist_ok=True)
             cv2.imwrite(str(folder / f"{i:05d}.png"), to_uint8(img[..., 0]))
         np.savez_compressed(tmp / "samples.npz", images=images.astype(np.float32), labels=labels,
                             label_names=np.array(label_names))
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
 
 
 def balance_plan(labels: np.ndarray, label_names: list[str]) -> dict[str, int]:
@@ -128,7 +94,7 @@ def balance_plan(labels: np.ndarray, label_names: list[str]) -> dict[str, int]:
     return {name: top - counts.get(name, 0) for name in label_names}
 
 
-def balance(task, data, out, seed: int = 0) -> dict:
+def balance(task, data, out, seed: int = 0, overwrite: bool = False) -> dict:
     """Write a balanced copy of a labelled source: its real images plus synthetic minority images.
 
     Layout OUT/<class>/real_<subject>_<slice>.png and OUT/<class>/synthetic_<k>.png (uint8 gray,
@@ -144,8 +110,7 @@ def balance(task, data, out, seed: int = 0) -> dict:
         raise UserError("--data", f"labels {source_names} differ from the run's {names}")
     plan = balance_plan(labels, names)
     channel = task.cfg.sequences[0]
-    out, tmp = atomic_dir(out)
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         for name in names:
             (tmp / name).mkdir()
         real = data.channels([channel])[..., 0]
@@ -159,9 +124,5 @@ def balance(task, data, out, seed: int = 0) -> dict:
                 imgs = task.generate(task.noise(rng, plan[name]), np.full(plan[name], c, np.int32))
                 for k, img in enumerate(imgs):
                     cv2.imwrite(str(tmp / name / f"synthetic_{k:05d}.png"), to_uint8(img[..., 0]))
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     counts = Counter(names[i] for i in labels if i >= 0)
     return {name: {"real": counts.get(name, 0), "synthetic": plan[name]} for name in names}

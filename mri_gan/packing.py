@@ -21,8 +21,9 @@ from string import Template
 import numpy as np
 
 from mri_gan import __version__, pretrained
+from mri_gan.atomic import atomic_folder, check
 from mri_gan.errors import UserError
-from mri_gan.inference import atomic_dir, commit_dir, load_task
+from mri_gan.inference import load_task
 from mri_gan.runs import load_run
 from mri_gan.synthesis import SAMPLES
 
@@ -89,7 +90,7 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
         kind = f"pix2pix --target {cfg.target}" if cfg.model == "pix2pix" else cfg.model
         raise UserError(run_dir / "config.json", f"a {kind} run; the shipped model is a pix2pix imputation "
                                                  f"run (--target any)")
-    out = Path(out_dir) if out_dir is not None else pretrained.FOLDER
+    out = check(out_dir if out_dir is not None else pretrained.FOLDER, overwrite=True, folder=True)
     replace = out.exists() and any(out.iterdir())
     if replace and not pretrained.available(out):
         raise UserError(out, "exists, is not empty and holds no shipped model; choose a new --out")
@@ -105,8 +106,7 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
                "weights": f"{pretrained.WEIGHTS}: the generator's variables in model order, float16"}
     split_file = run_dir / "split.json"
     split = json.loads(split_file.read_text()) if split_file.is_file() else {}
-    out, tmp = atomic_dir(out, replace=True)
-    try:
+    with atomic_folder(out, overwrite=True) as tmp:
         shutil.copyfile(run_dir / "config.json", tmp / "config.json")
         (tmp / "model.json").write_text(json.dumps({**meta, "shipped": shipped}, indent=1) + "\n")
         if split:
@@ -118,8 +118,4 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
                                      f"{LIMIT_MB:g} MB a shipped model may take")
         parameters = sum(a.size for a in arrays.values())
         (tmp / pretrained.CARD).write_text(_card(cfg, shipped, split, parameters, weights_mb))
-        commit_dir(tmp, out, replace=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

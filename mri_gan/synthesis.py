@@ -28,9 +28,6 @@ mean image; 8-bit / 255 with a head mask for runs that recorded none), PNG outpu
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,6 +35,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from mri_gan.atomic import atomic_file, atomic_folder, check
 from mri_gan.data import preprocess
 from mri_gan.data.brats import (axial_slices, brain_mask, find_case_files, is_nifti, load_case,
                                 load_volume, split_name, volume_from_axial)
@@ -45,7 +43,6 @@ from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.source import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
-from mri_gan.inference import atomic_dir, commit_dir
 
 #: slices per call of ``translate``
 BATCH = 32
@@ -244,34 +241,31 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
                         None if spread is None else to_volume(spread, 0.0))
 
 
-def _nifti_suffix(out: Path) -> str:
-    name = out.name.lower()
-    for suffix in (".nii.gz", ".nii"):
-        if name.endswith(suffix):
-            return suffix
-    raise UserError(out, "the output of a volume must be a .nii or .nii.gz file")
+def _check_nifti_name(out: Path) -> None:
+    if not is_nifti(out):
+        raise UserError(out, "the output of a volume must be a .nii or .nii.gz file")
 
 
-def write_nifti(volume: np.ndarray, reference, out, description: str) -> Path:
+def check_out(out, overwrite: bool = False) -> Path:
+    """Refuse an ``--out`` that synthesis may not write before any work: a NIfTI name is a file,
+    anything else a folder of slices (``atomic.check``)."""
+    out = Path(out)
+    return check(out, overwrite, folder=not is_nifti(out))
+
+
+def write_nifti(volume: np.ndarray, reference, out, description: str, overwrite: bool = False) -> Path:
     """Write float32 ``volume`` with the reference image's affine and header, atomically."""
     import nibabel as nib
 
     out = Path(out)
-    suffix = _nifti_suffix(out)
+    _check_nifti_name(out)
     header = reference.header.copy()
     header.set_data_dtype(np.float32)
     image = nib.Nifti1Image(volume.astype(np.float32), reference.affine, header)
     image.header["descrip"] = description.encode("ascii", "replace")[:DESCRIPTION_BYTES - 1]
     image.header.set_slope_inter(1.0, 0.0)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=suffix, dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_file(out, overwrite) as tmp:
         nib.save(image, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out
 
 
@@ -315,9 +309,10 @@ def _real_target(path, reference) -> np.ndarray:
 
 
 def synthesize_case(files: dict[str, Path], target: str, translator: Translator, out,
-                    batch: int = BATCH, compare=None) -> dict:
+                    batch: int = BATCH, compare=None, overwrite: bool = False) -> dict:
     """Read one case's NIfTI files, synthesize ``target`` and write it to ``out``; a summary.
     With ``compare`` (the real target's NIfTI) the summary scores the synthesis against it."""
+    _check_nifti_name(check(out, overwrite))
     ignored = [s for s in files if s == canonical_sequence(target, "--target")]
     target, files = _inputs_used(target, files, translator.sources)
     volumes, image = load_case(files)
@@ -325,7 +320,7 @@ def synthesize_case(files: dict[str, Path], target: str, translator: Translator,
     result = synthesize_volume(volumes, image.affine, target, translator, batch)
     lo, hi = result.bounds
     description = f"mri_gan {translator.name}: {target} [0,1]->{result.reference} robust scale [{lo:.4g},{hi:.4g}]"
-    path = write_nifti(result.volume, image, out, description)
+    path = write_nifti(result.volume, image, out, description, overwrite)
     summary = {"out": str(path), "target": target, "inputs": list(files), "ignored": ignored,
                "reference": result.reference,
                "bounds": [lo, hi], "slices": result.slices, "shape": list(result.volume.shape),
@@ -364,9 +359,10 @@ def _read_slices(listing: dict[str, dict], names: list, preprocessing: dict) -> 
 
 
 def synthesize_slices(folders: dict[str, Path], target: str, translator: Translator, out,
-                      batch: int = BATCH) -> dict:
+                      batch: int = BATCH, overwrite: bool = False) -> dict:
     """Folders of 2-D images {sequence: folder} with matching names -> OUT/<name>.png per image,
     the inputs preprocessed as the model's training data was (``Translator.preprocessing``)."""
+    check(out, overwrite, folder=True)
     target, folders = _inputs_used(target, folders, translator.sources)
     listing = {seq: _images_of(folder) for seq, folder in folders.items()}
     first = next(iter(listing))
@@ -387,30 +383,26 @@ def synthesize_slices(folders: dict[str, Path], target: str, translator: Transla
         for k, c in enumerate(channels):
             stack[i, ..., c] = preprocess.to_model_range(preprocess.resize_image(unit[..., k], size))
     synthesized = translate_stack(translator, stack, available, target, batch)
-    out, tmp = atomic_dir(out)
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         for name, unit, mask, image in zip(names, units, masks, synthesized):
             path = tmp / name.with_suffix(".png")
             path.parent.mkdir(parents=True, exist_ok=True)
             pixels = np.round(_resize_back(image, unit.shape[:2]) * mask * 255.0).astype(np.uint8)
             cv2.imwrite(str(path), pixels)
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return {"out": str(out), "target": target, "inputs": list(folders), "images": len(names),
             "preprocessing": dict(preprocessing)}
 
 
 def synthesize(inputs: list[str], target: str, translator: Translator, out, batch: int = BATCH,
-               compare=None) -> dict:
+               compare=None, overwrite: bool = False) -> dict:
     """``mri-gan synthesize``: a case's volumes -> a NIfTI, or folders of slices -> PNGs;
-    ``compare``: the real target volume to score a NIfTI synthesis against."""
+    ``compare``: the real target volume to score a NIfTI synthesis against; ``overwrite``: an
+    existing ``out`` may be replaced."""
     if batch < 1:
         raise UserError("--batch", "must be at least 1")
     kind, found = parse_inputs(inputs, translator.default_sequence)
     if kind == "volume":
-        return synthesize_case(found, target, translator, out, batch, compare)
+        return synthesize_case(found, target, translator, out, batch, compare, overwrite)
     if compare is not None:
         raise UserError("--compare", "scores volumes only (the inputs are 2-D slices)")
-    return synthesize_slices(found, target, translator, out, batch)
+    return synthesize_slices(found, target, translator, out, batch, overwrite)

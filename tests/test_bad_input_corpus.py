@@ -1,5 +1,6 @@
-"""A corpus of bad inputs to `data inspect`, `data preview` and `train`: each is refused with exit
-code 2 and one stderr line naming the file or option, and leaves the disk as it was.
+"""A corpus of bad inputs to `data inspect`, `data preview`, `train` and every command that writes
+an output: each is refused with exit code 2 and one stderr line naming the file or option, and
+leaves the disk as it was.
 
 Everything runs in this process (cli_checks.run_cli). The tests run as root here, for whom
 chmod 000 does not stop reads: ``as_owner`` makes ``os.access`` and ``os.scandir`` answer as
@@ -296,11 +297,82 @@ def _full_folder(t):
 PRETRAIN_VGG = {
     "--out is a file": (lambda t: ([], _touch(t / "w"), t / "w"), "is a file, not a folder"),
     "--out holding other files": (lambda t: ([], _full_folder(t), t / "w"), "holds no MRI VGG19 weights"),
+    "--out holding weights, no --overwrite": (lambda t: ([], _vgg_weights(t / "w"), t / "w"),
+                                              "holds MRI VGG19 weights already; pass --overwrite to replace them"),
     "missing --data": (lambda t: (["--data", t / "nope"], t / "w", t / "nope"), "no such file or directory"),
     "--size 8": (lambda t: (["--size", "8"], t / "w", "--size"), "must be at least 16"),
     "--steps 0": (lambda t: (["--steps", "0"], t / "w", "--steps"), "must be at least 1"),
     "--batch 0": (lambda t: (["--batch", "0"], t / "w", "--batch"), "must be at least 1"),
     "--lr 0": (lambda t: (["--lr", "0"], t / "w", "--lr"), "must be positive"),
+}
+
+
+def _vgg_weights(folder):
+    from mri_gan.style import vgg
+
+    folder.mkdir()
+    _touch(folder / vgg.MRI_INFO)
+    return folder
+
+
+# ------------------------------------------------------------------------------ outputs
+
+def _impute_run(t):
+    """A folder that `load_run` takes for a pix2pix --target any run (config.json, model.json)."""
+    (t / "run").mkdir()
+    resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"target": "any"}).save(t / "run" / "config.json")
+    _touch(t / "run" / "model.json").write_text("{}\n")
+    return t / "run"
+
+
+def _saved(out):
+    """An earlier output at ``out``: a file where the command writes a file, else a full folder."""
+    if out.suffix:
+        return _touch(out)
+    out.mkdir()
+    _touch(out / "earlier.txt")
+    return out
+
+
+def _shipped(out):
+    from mri_gan import pretrained
+
+    out.mkdir()
+    for name in pretrained.FILES:
+        _touch(out / name)
+    return out
+
+
+def _version_1(out):
+    (out / "1").mkdir(parents=True)
+    _touch(out / "1" / "saved_model.pb")
+    return out / "1"
+
+
+# command -> (make(t) -> its arguments but --out, the --out name, make(out) -> an earlier output
+# (the path named), problem without --overwrite); every refusal comes before a model is loaded
+WRITERS = {
+    "data preview": (lambda t: ["data", "preview", write_image(t / "a.png", gray_u8())], "grid.png", _saved,
+                     "exists; pass --overwrite to replace it"),
+    "synthesize a volume": (lambda t: ["synthesize", "--input", t / "case", "--target", "flair"], "out.nii.gz",
+                            _saved, "exists; pass --overwrite to replace it"),
+    "synthesize slices": (lambda t: ["synthesize", "--input", f"t1={t / 't1'}", "--target", "flair"], "out",
+                          _saved, "exists and is not empty; pass --overwrite to replace it"),
+    "fill": (lambda t: ["fill", t / "case"], "out", _saved, "exists and is not empty; pass --overwrite"),
+    "generate": (lambda t: ["generate", "--run", t / "run", "--n", "2"], "out", _saved,
+                 "exists and is not empty; pass --overwrite"),
+    "balance": (lambda t: ["balance", "--run", t / "run", "--data", "phantom"], "out", _saved,
+                "exists and is not empty; pass --overwrite"),
+    "evaluate": (lambda t: ["evaluate", "--run", t / "run"], "out", _saved, "exists and is not empty; pass --overwrite"),
+    "report": (lambda t: ["report", "--runs", t / "run"], "out", _saved, "exists and is not empty; pass --overwrite"),
+    "stylize": (lambda t: ["stylize", "--content", t / "c", "--style", t / "s"], "out", _saved,
+                "exists and is not empty; pass --overwrite"),
+    "pretrain-vgg": (lambda t: ["pretrain-vgg", "--data", t / "nope", "--steps", "1"], "w", _vgg_weights,
+                     "holds MRI VGG19 weights already; pass --overwrite to replace them"),
+    "pretrained pack": (lambda t: ["pretrained", "pack", "--run", _impute_run(t)], "out", _shipped,
+                        "holds a shipped model already; pass --overwrite to replace it"),
+    "export --version 1": (lambda t: ["export", "--run", _impute_run(t), "--version", "1"], "models", _version_1,
+                           "version exists already"),
 }
 
 
@@ -389,6 +461,32 @@ def test_bad_vgg_pretraining(capfd, tmp_path, as_owner, name):
     data = ["--data", _brats(tmp_path)] if "--data" not in args else []
     refused_cleanly(capfd, tmp_path, as_owner,
                     ["pretrain-vgg", "--out", out, "--steps", "1", *data, *args], where, problem)
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_earlier_output_kept_without_overwrite(capfd, tmp_path, as_owner, name):
+    make, out, earlier, problem = WRITERS[name]
+    args = make(tmp_path)
+    where = earlier(tmp_path / out)
+    refused_cleanly(capfd, tmp_path, as_owner, [*args, "--out", tmp_path / out], where, problem)
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
+def test_out_of_the_wrong_kind(capfd, tmp_path, as_owner, name):
+    """A file where a folder is written or the reverse, even with --overwrite; a folder below a file."""
+    make, out, _, _ = WRITERS[name]
+    args = make(tmp_path)
+    if "." in out:
+        (tmp_path / out).mkdir()
+        problem = "is a folder, not a file; choose another --out"
+    else:
+        _touch(tmp_path / out)
+        problem = "is a file, not a folder; choose another --out"
+    overwrite = [] if name.startswith("export") else ["--overwrite"]
+    refused_cleanly(capfd, tmp_path, as_owner, [*args, "--out", tmp_path / out, *overwrite], tmp_path / out, problem)
+    plain = _touch(tmp_path / "plain")
+    refused_cleanly(capfd, tmp_path, as_owner, [*args, "--out", plain / out], plain,
+                    "is a file, not a folder; choose another --out")
 
 
 # ------------------------------------------------------------------------------ passed over, counted

@@ -291,7 +291,7 @@ def impute_run(tmp_path_factory):
 
 def test_imputation_run_is_scored_per_target_beside_baselines(impute_run):
     from mri_gan.evaluation.evaluate import evaluate_run
-    from mri_gan.evaluation.report import _paired_blocks
+    from mri_gan.evaluation.report import _paired_blocks, _runs_section
 
     ev = evaluate_run(impute_run, budget="smoke", vgg_weights="none", command="test")
     paired = ev.metrics["paired"]
@@ -322,6 +322,10 @@ def test_imputation_run_is_scored_per_target_beside_baselines(impute_run):
     assert "baseline" in text and "flair from t1 + t1ce + t2" in text and "linear t2" in text
     assert "Uncertainty (test-time spread)" in text
     assert ev.metrics["run"]["checkpoint"].startswith("best/ckpt-")   # the best by validation
+    shown = str(_runs_section("impute", ev.metrics, {}))   # how the run trained (model.json's runtime)
+    assert "trained with default strategy, 1 replica(s) on 1 worker(s)" in shown and "TensorFlow" in shown
+    ev.metrics["run"].pop("runtime")   # a run made before runtimes were recorded
+    assert "trained with unrecorded" in str(_runs_section("impute", ev.metrics, {}))
 
 
 def test_external_source_is_evaluated_whole_and_an_overlapping_one_refused(impute_run, tmp_path):

@@ -34,6 +34,7 @@ def register(subparsers) -> None:
     preview.add_argument("--out", required=True, type=Path, metavar="GRID.png", help="the PNG to write")
     preview.add_argument("--subjects", type=int, default=4, metavar="N", help="rows (default 4)")
     preview.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
+    preview.add_argument("--overwrite", action="store_true", help="replace an existing GRID.png")
     preview.set_defaults(func=run_preview, needs_tf=False)
 
 
@@ -54,6 +55,7 @@ def run_preview(args) -> int:
 
     if args.subjects < 1:
         raise UserError("--subjects", "must be at least 1")
-    rows, columns = preview(open_source(args.source, strict=args.strict), args.out, subjects=args.subjects)
+    rows, columns = preview(open_source(args.source, strict=args.strict), args.out, subjects=args.subjects,
+                            overwrite=args.overwrite)
     print(f"wrote {args.out} ({rows} subject(s) x {columns} sequence(s))")
     return 0

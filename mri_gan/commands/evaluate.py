@@ -24,6 +24,7 @@ def add_evaluation_options(p) -> None:
                    help="synthetic images, style iterations, classifier epochs and seeds (default small)")
     p.add_argument("--vgg-weights", default="auto", help=VGG_HELP)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def register(subparsers) -> None:
@@ -32,7 +33,7 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", help="data source KIND:PATH[?k=v] (default: the run's own)")
-    p.add_argument("--out", required=True, help="report folder (new or empty)")
+    p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
     p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
                    help="the run's best checkpoint by validation (default; the newest where it kept none) "
                         "or its newest")
@@ -42,14 +43,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from mri_gan import atomic
     from mri_gan.evaluation.evaluate import command_of, evaluate_run
-    from mri_gan.evaluation.report import check_out, write_report
+    from mri_gan.evaluation.report import write_report
 
-    check_out(args.out)
+    atomic.check(args.out, args.overwrite, folder=True)
     command = command_of("evaluate", args)
     ev = evaluate_run(args.run, args.data, args.stylized, args.feature_network, args.budget,
                       args.vgg_weights, args.seed, command=command, checkpoint=args.checkpoint)
-    path = write_report([ev], args.out, command)
+    path = write_report([ev], args.out, command, overwrite=args.overwrite)
     for flag in ev.metrics.get("paired", {}).get("below_baseline", []):
         where = f"{flag['target']} " if flag.get("target") else ""
         sys.stderr.write(f"mri-gan: warning: {where}{flag['metric']} {flag['model']:.4g} is below baseline "

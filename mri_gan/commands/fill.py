@@ -9,6 +9,7 @@ def register(subparsers) -> None:
     p.add_argument("case", nargs="+", metavar="CASE",
                    help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
     p.add_argument("--out", required=True, help="a new folder for the synthesized volumes, qc.png and fill.json")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--run", default="pretrained",
                    help="a pix2pix run directory, shipped-model folder or exported model (--target any fills any "
                         "missing subset); default: the imputation model shipped with the package (pretrained)")
@@ -21,13 +22,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mri_gan import inference
+    from mri_gan import atomic, inference
     from mri_gan.fill import fill, model_record
     from mri_gan.synthesis import task_translator
 
+    atomic.check(args.out, args.overwrite, folder=True)
     task = inference.load_task(args.run, args.checkpoint)
     record = fill(args.case, args.out, task_translator(task), not args.no_uncertainty, args.samples,
-                  model=model_record(task, args.run), progress=lambda text: print(text, file=sys.stderr, flush=True))
+                  model=model_record(task, args.run), progress=lambda text: print(text, file=sys.stderr, flush=True),
+                  overwrite=args.overwrite)
     if args.json:
         print(json.dumps(record))
     elif not record["synthesized"]:

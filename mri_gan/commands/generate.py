@@ -8,14 +8,16 @@ def register(subparsers) -> None:
     p.add_argument("--label", help="class to generate (conditional models)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder: <label or all>/<index>.png + samples.npz")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from mri_gan import inference
+    from mri_gan import atomic, inference
 
+    atomic.check(args.out, args.overwrite, folder=True)
     task = inference.load_task(args.run)
     images, labels = inference.generate(task, args.n, args.label, args.seed)
-    out = inference.write_generated(images, labels, task.meta["label_names"], args.out)
+    out = inference.write_generated(images, labels, task.meta["label_names"], args.out, args.overwrite)
     print(f"wrote {len(images)} images to {out}")
     return 0

@@ -9,6 +9,7 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="data source (KIND:PATH[?k=v]); its training split is used")
     p.add_argument("--out", default="saved_models/vgg19_mri",
                    help="output folder (default saved_models/vgg19_mri, where --vgg-weights mri looks)")
+    p.add_argument("--overwrite", action="store_true", help="replace MRI VGG19 weights already in --out")
     p.add_argument("--size", type=int, default=64, help="input size (default 64)")
     p.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
     p.add_argument("--batch", type=int, default=16, help="images per step (default 16)")
@@ -38,7 +39,8 @@ def run(args) -> int:
             print(f"step {step}/{steps}: {shown}", flush=True)
 
     info = pretrain.pretrain(args.data, args.out, size=args.size, steps=args.steps, batch_size=args.batch,
-                             learning_rate=args.lr, seed=args.seed, init=args.init, progress=progress)
+                             learning_rate=args.lr, seed=args.seed, init=args.init, progress=progress,
+                             overwrite=args.overwrite)
     accuracy = info.get("val", {}).get("accuracy", {})
     shown = ", ".join(f"{name} {value:.3f}" for name, value in accuracy.items() if value is not None)
     print(f"wrote MRI VGG19 weights to {args.out}" + (f" (validation accuracy: {shown})" if shown else ""))

@@ -16,7 +16,7 @@ def register(subparsers) -> None:
                               description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR",
                    help="run directories and / or `mri-gan evaluate` / `mri-gan report` output folders")
-    p.add_argument("--out", required=True, help="report folder (new or empty)")
+    p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
     p.add_argument("--data", help="data source for every run directory (default: each run's own)")
     add_evaluation_options(p)
     p.set_defaults(func=run)
@@ -25,10 +25,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from mri_gan import atomic
     from mri_gan.evaluation.evaluate import command_of, evaluate_run
-    from mri_gan.evaluation.report import check_out, is_evaluation, load_evaluations, write_report
+    from mri_gan.evaluation.report import is_evaluation, load_evaluations, write_report
 
-    out = check_out(args.out)
+    out = atomic.check(args.out, args.overwrite, folder=True)
     command = command_of("report", args)
     evals = []
     for item in args.runs:
@@ -39,6 +40,6 @@ def run(args) -> int:
             print(f"evaluating {folder} ...", flush=True)
             evals.append(evaluate_run(folder, args.data, None, args.feature_network, args.budget,
                                       args.vgg_weights, args.seed, command=command))
-    path = write_report(evals, out, command)
+    path = write_report(evals, out, command, overwrite=args.overwrite)
     print(f"report: {path}")
     return 0

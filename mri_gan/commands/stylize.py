@@ -30,6 +30,7 @@ def register(subparsers) -> None:
     style.add_argument("--style", help="generated images: folder of images or folder with samples.npz")
     style.add_argument("--run", help="run directory to take (or generate) the style images from")
     p.add_argument("--out", required=True, help="output folder (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--steps", type=int, default=100, help="optimiser iterations (default 100)")
     p.add_argument("--pairing", choices=("random", "index"), default="random",
                    help="content image for each style image: random (seeded) or the same index")
@@ -213,50 +214,45 @@ def _write(out_dir: Path, content, style, stylized, pairs, result, settings: dic
 
 
 def run(args) -> int:
-    import shutil
     import time
 
     import numpy as np
 
-    from mri_gan.inference import atomic_dir, commit_dir
+    from mri_gan import atomic
     from mri_gan.style import transfer, vgg
 
     _check_args(args)
-    out, tmp = atomic_dir(args.out)
-    try:
-        style, style_desc, run_model = _style_images(args)
-        size = style.shape[1]
-        content_set = _content_images(args, size)
-        pairs = transfer.pair_indices(content_set.count, len(style), args.pairing, args.seed)
-        content = content_set.take(pairs, size)
-        sigma = args.smooth_sigma if args.smooth_sigma is not None else (1.0 if run_model == "pix2pix" else 0.0)
+    atomic.check(args.out, args.overwrite, folder=True)
+    style, style_desc, run_model = _style_images(args)
+    size = style.shape[1]
+    content_set = _content_images(args, size)
+    pairs = transfer.pair_indices(content_set.count, len(style), args.pairing, args.seed)
+    content = content_set.take(pairs, size)
+    sigma = args.smooth_sigma if args.smooth_sigma is not None else (1.0 if run_model == "pix2pix" else 0.0)
 
-        extractor, vgg_info = vgg.feature_extractor(args.vgg_weights, seed=args.seed)
-        print(f"VGG19 weights: {vgg_info['weights']}" + (f" ({vgg_info['file']})" if vgg_info.get("file") else "")
-              + f", requested {vgg_info['requested']}", flush=True)
-        loop = transfer.StyleTransfer(extractor, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
-                                      learning_rate=args.lr, optimizer=args.optimizer)
-        start = time.perf_counter()
+    extractor, vgg_info = vgg.feature_extractor(args.vgg_weights, seed=args.seed)
+    print(f"VGG19 weights: {vgg_info['weights']}" + (f" ({vgg_info['file']})" if vgg_info.get("file") else "")
+          + f", requested {vgg_info['requested']}", flush=True)
+    loop = transfer.StyleTransfer(extractor, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+                                  learning_rate=args.lr, optimizer=args.optimizer)
+    start = time.perf_counter()
 
-        def progress(done, total):
-            rate = done * args.steps / (time.perf_counter() - start)
-            print(f"stylized {done}/{total} pairs ({rate:.2f} image-iterations/s)", flush=True)
+    def progress(done, total):
+        rate = done * args.steps / (time.perf_counter() - start)
+        print(f"stylized {done}/{total} pairs ({rate:.2f} image-iterations/s)", flush=True)
 
-        result = transfer.stylize(loop, content, style, args.steps, batch_size=args.batch, progress=progress)
-        seconds = time.perf_counter() - start
-        stylized = transfer.smooth_edges(result.images, sigma).astype(np.float32)
-        settings = {"vgg": vgg_info, "content": {"input": args.content, "available": content_set.count},
-                    "style": {"input": style_desc, "count": len(style), "run_model": run_model},
-                    "pairing": args.pairing, "seed": args.seed, "size": size, "steps": args.steps,
-                    "batch": args.batch, "optimizer": args.optimizer, "learning_rate": args.lr,
-                    "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "smooth_sigma": sigma,
-                    "style_layers": list(loop.style_layers), "content_layers": list(loop.content_layers),
-                    "seconds": round(seconds, 2),
-                    "image_iterations_per_s": round(len(style) * args.steps / seconds, 3)}
+    result = transfer.stylize(loop, content, style, args.steps, batch_size=args.batch, progress=progress)
+    seconds = time.perf_counter() - start
+    stylized = transfer.smooth_edges(result.images, sigma).astype(np.float32)
+    settings = {"vgg": vgg_info, "content": {"input": args.content, "available": content_set.count},
+                "style": {"input": style_desc, "count": len(style), "run_model": run_model},
+                "pairing": args.pairing, "seed": args.seed, "size": size, "steps": args.steps,
+                "batch": args.batch, "optimizer": args.optimizer, "learning_rate": args.lr,
+                "alpha": args.alpha, "beta": args.beta, "gamma": args.gamma, "smooth_sigma": sigma,
+                "style_layers": list(loop.style_layers), "content_layers": list(loop.content_layers),
+                "seconds": round(seconds, 2),
+                "image_iterations_per_s": round(len(style) * args.steps / seconds, 3)}
+    with atomic.atomic_folder(args.out, args.overwrite) as tmp:
         _write(tmp, content, style, stylized, pairs, result, settings)
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    print(f"wrote {len(stylized)} stylized images to {out}")
+    print(f"wrote {len(stylized)} stylized images to {args.out}")
     return 0

@@ -14,6 +14,7 @@ def register(subparsers) -> None:
                         "(NIfTI files, or folders of 2-D images)")
     p.add_argument("--target", required=True, help="the sequence to synthesize (t1, t1ce, t2, flair)")
     p.add_argument("--out", required=True, help="OUT.nii.gz for volumes, a new folder for 2-D slices")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--compare", metavar="REAL_NIFTI",
                    help="the case's real target volume: print SSIM / PSNR / MAE / NMSE inside the "
                         "brain mask of the synthesis and of each input copied as the target")
@@ -27,10 +28,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from mri_gan import inference
-    from mri_gan.synthesis import synthesize, task_translator
+    from mri_gan.synthesis import check_out, synthesize, task_translator
 
+    check_out(args.out, args.overwrite)
     translator = task_translator(inference.load_task(args.run, args.checkpoint))
-    summary = synthesize(args.input, args.target, translator, args.out, args.batch, args.compare)
+    summary = synthesize(args.input, args.target, translator, args.out, args.batch, args.compare, args.overwrite)
     if args.json:
         print(json.dumps(summary))
         return 0

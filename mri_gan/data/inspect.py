@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from mri_gan.atomic import atomic_file, check
 from mri_gan.data import preprocess
 from mri_gan.data.records import SEQUENCES
 from mri_gan.data.slice_set import SliceSet, from_records
@@ -136,8 +136,10 @@ def _thumb(image: np.ndarray, cell: int) -> np.ndarray:
     return np.round(np.clip(preprocess.resize_image(image, cell), 0, 1) * 255).astype(np.uint8)
 
 
-def preview(reader: Reader, out: Path, subjects: int = 4, cell: int = 128) -> tuple[int, int]:
-    """Write a PNG grid: rows = subjects spread over the source, columns = sequences.
+def preview(reader: Reader, out: Path, subjects: int = 4, cell: int = 128,
+            overwrite: bool = False) -> tuple[int, int]:
+    """Write a PNG grid: rows = subjects spread over the source, columns = sequences (an
+    existing ``out`` is replaced only with ``overwrite``).
 
     Subjects are picked across labels (see ``spread``). Each row shows one slice of the
     subject: the one with the most tumour where tumour masks exist, else the one with the most
@@ -148,7 +150,7 @@ def preview(reader: Reader, out: Path, subjects: int = 4, cell: int = 128) -> tu
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out)
+    out = check(out, overwrite)
     if out.suffix.lower() != ".png":
         raise UserError(out, "the preview is a PNG: name it <something>.png")
     best: dict[str, tuple] = {}
@@ -182,14 +184,11 @@ def preview(reader: Reader, out: Path, subjects: int = 4, cell: int = 128) -> tu
                 short = subject if len(subject) <= 22 else "…" + subject[-21:]
                 ax.set_ylabel(short + (f"\n{label}" if label else ""), fontsize=7)
     fig.tight_layout(pad=0.3)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
+        with atomic_file(out, overwrite) as tmp:
+            fig.savefig(tmp, format="png")
     except OSError as err:
         raise UserError(out, f"cannot write the preview ({err.strerror or err})") from None
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return len(chosen), len(columns)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from mri_gan.atomic import atomic_file
 from mri_gan.data import preprocess
+from mri_gan.errors import UserError
 
 #: sources with fewer images are fast enough without a cache (and leave no cache files behind)
 MIN_FILES = 100
@@ -85,16 +86,11 @@ class MaskCache:
             return
         names = sorted(self.entries)
         sizes = np.cumsum([0] + [self.entries[n][2].size for n in names])
-        tmp = None
         try:
-            self.file.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.file.parent, suffix=".tmp.npz")
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, names=np.array(names), offsets=sizes,
+            with atomic_file(self.file, overwrite=True) as tmp:
+                np.savez(tmp, names=np.array(names), offsets=sizes,
                          stamps=np.array([self.entries[n][0] for n in names], np.int64),
                          shapes=np.array([self.entries[n][1] for n in names], np.int64),
                          bits=np.concatenate([self.entries[n][2] for n in names]))
-            os.replace(tmp, self.file)
-        except OSError:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+        except (OSError, UserError):
+            pass

@@ -22,8 +22,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Iterator
 import numpy as np
 from scipy import ndimage
 
+from mri_gan.atomic import atomic_file, atomic_folder
 from mri_gan.data import preprocess
 from mri_gan.data.preprocess import robust_scale
 from mri_gan.data.records import NO_TUMOR, SEQUENCES, TUMOR, Record
@@ -431,27 +430,14 @@ def write_phantom_case(directory, seed: int = 0, name: str = "phantom-000", size
     import nibabel as nib
 
     volume = phantom_volume(seed, size=size)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=directory))
-    try:
+    final = Path(directory) / name
+    with atomic_folder(final, overwrite=True) as staging:
         arrays = {**volume["images"], "seg": volume["segmentation"]}
         for key, data in arrays.items():
             image = nib.Nifti1Image(data, volume["affine"])
             image.set_qform(volume["affine"], code=1)
             image.header.set_xyzt_units("mm")
             nib.save(image, staging / f"{name}_{key}.nii.gz")
-        final = directory / name
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=directory))
-            final.rename(old / name)
-            staging.rename(final)
-            shutil.rmtree(old)
-        else:
-            staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
 
 
@@ -542,15 +528,13 @@ def build_phantom(subjects: int = 40, seed: int = 0, size: int = 128, slices: in
         stored = _build(**options)
         if cache:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+                with atomic_file(path, overwrite=True) as tmp:
                     np.savez(tmp, **stored)
-                os.replace(tmp.name, path)
                 code = path.name.split("-")[0]
-                for stale in path.parent.glob("*.npz"):   # builds of other code versions
+                for stale in path.parent.glob("[!.]*.npz"):   # builds of other code versions
                     if not stale.name.startswith(code + "-"):
                         stale.unlink(missing_ok=True)
-            except OSError:
+            except (OSError, UserError):
                 pass   # the cache is an optimisation only
     arrays = dict(stored, images=stored["images"].astype(np.float32) / QUANT)
     arrays["tumor_mask"] = arrays["segmentation"] > 0

@@ -782,7 +782,8 @@ def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_netw
                 "checkpoint": _checkpoint_name(task.checkpoint),
                 "checkpoint_definition": "the checkpoint evaluated: best/ckpt-N is the best by "
                                          "validation, ckpt-N the newest (N is the training step)",
-                "training": training_summary(cfg, curves["training"])},
+                "training": training_summary(cfg, curves["training"]),
+                "runtime": meta.get("runtime", [])},
         "data": {"source": source, "kind": data.kind, "slices": len(data), "image_size": cfg.image_size,
                  "subjects": {k: len(v) for k, v in split.items()}},
         "budget": {**asdict(budget), "seed": seed, "definition": DEFINITIONS["budget"]},

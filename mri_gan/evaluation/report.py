@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mri_gan.atomic import atomic_folder
 from mri_gan.errors import UserError
 from mri_gan.evaluation.classifiers import DOWNSTREAM_DEFINITIONS, TWO_SAMPLE_DEFINITION
 from mri_gan.evaluation.evaluate import Evaluation
 from mri_gan.evaluation.metrics import PAIRED_DEFINITIONS
+from mri_gan.training.runtime import describe
 
 SIGNIFICANT = 6
 PAPER_DIGITS = 6   # the paper's numbers are printed as the paper prints them
@@ -463,6 +465,7 @@ def _runs_section(name: str, m: dict, figures: dict) -> list:
                           f"trained {fmt(tr['steps_trained'])} steps, {fmt(tr['epochs_trained'])} epochs "
                           f"(evaluated checkpoint {run.get('checkpoint')}); "
                           f"last D loss {fmt(tr.get('last_d_loss'))}, last G loss {fmt(tr.get('last_g_loss'))}",
+                          f"trained with {describe(run.get('runtime', []))}",
                           f"command: `{m['command']}`"]))
     if "paired" in m:
         blocks += _paired_blocks(m)
@@ -817,14 +820,6 @@ def _unique_names(evals: list[Evaluation]) -> list[Evaluation]:
     return evals
 
 
-def check_out(out) -> Path:
-    """Refuse an output folder that exists and is not empty (before any work is done)."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UserError(out, "exists and is not empty; choose a new --out")
-    return out
-
-
 def _pictures(pictures: list[Picture], folder: Path) -> tuple[list, list]:
     """Copy each picture into ``folder``: (its metrics.json ``figures`` entries, its blocks)."""
     entries, blocks = [], []
@@ -837,16 +832,15 @@ def _pictures(pictures: list[Picture], folder: Path) -> tuple[list, list]:
     return entries, blocks
 
 
-def write_report(evals: list[Evaluation], out, command: str, pictures: list[Picture] = ()) -> Path:
-    """Write OUT/metrics.json, report.md, report.html and figures/*.png (all at once); ``pictures``
-    come last.
+def write_report(evals: list[Evaluation], out, command: str, pictures: list[Picture] = (),
+                 overwrite: bool = False) -> Path:
+    """Write OUT/metrics.json, report.md, report.html and figures/*.png (all at once, replacing an
+    existing OUT only with ``overwrite``); ``pictures`` come last.
 
     One evaluation: metrics.json holds it at the top level (DESIGN.md's shape) with ``table1``,
     plus curves.json and arrays.npz so `mri-gan report` can reuse the folder. Several:
     ``{"kind": "mri_gan.report", "command", "runs": {name: evaluation}, "table1"}`` and
     ``evaluations/<name>/`` with each run's curves and arrays."""
-    from mri_gan.inference import atomic_dir, commit_dir
-
     evals = _unique_names(list(evals))
     for ev in evals:
         ev.metrics = clean(ev.metrics)
@@ -858,8 +852,7 @@ def write_report(evals: list[Evaluation], out, command: str, pictures: list[Pict
                     "table1": table}
     else:
         document = {"kind": KIND_REPORT, "command": command, "created": created, "runs": runs, "table1": table}
-    out, tmp = atomic_dir(out)
-    try:
+    with atomic_folder(out, overwrite) as tmp:
         figures = _figures(evals, tmp / "figures")
         entries, extra = _pictures(list(pictures), tmp / "figures")
         document["figures"] = [{"run": run or None, "figure": key, "file": f["path"].relative_to(tmp).as_posix(),
@@ -873,8 +866,4 @@ def write_report(evals: list[Evaluation], out, command: str, pictures: list[Pict
         else:
             for ev in evals:
                 save_evaluation_arrays(ev, tmp / "evaluations" / ev.name)
-        commit_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out / "report.html"
+    return Path(out) / "report.html"

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mri_gan.atomic import atomic_folder, check
 from mri_gan.data.records import SEQUENCES
 from mri_gan.data.slice_set import SliceSet, load
 from mri_gan.data.split import split_subjects
@@ -156,46 +154,38 @@ def train_trunk(train: SliceSet, val: SliceSet | None = None, steps: int = 300, 
     return trunk, info
 
 
-def check_out(out: Path) -> None:
-    """Refuse an output that is a file, or a folder holding anything but earlier MRI VGG19 weights."""
-    if out.exists() and not out.is_dir():
-        raise UserError(out, "is a file, not a folder; choose another --out")
-    if out.exists() and any(out.iterdir()) and not (out / vgg.MRI_INFO).is_file():
-        raise UserError(out, "exists, is not empty and holds no MRI VGG19 weights; choose a new --out")
+def check_out(out: Path, overwrite: bool = False) -> None:
+    """Refuse an output that is a file, a folder holding anything but MRI VGG19 weights, or,
+    unless ``overwrite``, one holding them."""
+    if check(out, overwrite=True, folder=True).exists() and any(out.iterdir()):
+        if not (out / vgg.MRI_INFO).is_file():
+            raise UserError(out, "exists, is not empty and holds no MRI VGG19 weights; choose a new --out")
+        if not overwrite:
+            raise UserError(out, "holds MRI VGG19 weights already; pass --overwrite to replace them")
 
 
-def save(trunk: keras.Model, info: dict, out: Path) -> Path:
-    """Write ``out/vgg19_trunk.weights.h5`` and ``out/vgg19_mri.json``, replacing earlier ones."""
+def save(trunk: keras.Model, info: dict, out: Path, overwrite: bool = False) -> Path:
+    """Write ``out/vgg19_trunk.weights.h5`` and ``out/vgg19_mri.json`` (replacing earlier ones only
+    with ``overwrite``)."""
     out = Path(out)
-    check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    check_out(out, overwrite)
+    with atomic_folder(out, overwrite=True) as tmp:
         trunk.save_weights(str(tmp / vgg.MRI_WEIGHTS))
         (tmp / vgg.MRI_INFO).write_text(json.dumps(dict(format=vgg.MRI_FORMAT, **info), indent=1) + "\n")
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
 def pretrain(source: str, out: Path, size: int = 64, steps: int = 300, batch_size: int = 16,
-             learning_rate: float = 1e-4, seed: int = 0, init: str = "random", progress=None) -> dict:
+             learning_rate: float = 1e-4, seed: int = 0, init: str = "random", progress=None,
+             overwrite: bool = False) -> dict:
     """Load ``source``, split it by subject, train on the training split, save to ``out``."""
-    check_out(Path(out))
+    check_out(Path(out), overwrite)
     slices, reader = load(source, size)
     split = split_subjects(slices.subjects, seed=seed)
     train, val = slices.of_subjects(split["train"]), slices.of_subjects(split["val"])
     trunk, info = train_trunk(train, val, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
                               seed=seed, init=init, progress=progress)
     info = {"data": source, "created_by": "mri-gan pretrain-vgg", **info}
-    save(trunk, info, out)
+    save(trunk, info, out, overwrite)
     log.info("MRI VGG19 weights written to %s", out)
     return info
