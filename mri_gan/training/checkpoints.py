@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import tensorflow as tf
 
 from mri_gan import notices
+from mri_gan.atomic import atomic_file
 from mri_gan.errors import UserError
 
 #: the sub-folder of checkpoints/ that holds the checkpoint with the best validation figure
@@ -59,10 +59,8 @@ def best_record(run_dir: Path) -> dict | None:
 def save_best(manager: tf.train.CheckpointManager, step: int, metric: str, value: float) -> None:
     """Save the best checkpoint and its record (the record last, so it never names a missing one)."""
     manager.save(checkpoint_number=step)
-    record = Path(manager.directory) / BEST_RECORD
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"step": step, "metric": metric, "value": value}) + "\n")
-    os.replace(tmp, record)
+    with atomic_file(Path(manager.directory) / BEST_RECORD, overwrite=True) as tmp:
+        tmp.write_text(json.dumps({"step": step, "metric": metric, "value": value}) + "\n")
 
 
 def restore_for_inference(checkpoint: tf.train.Checkpoint, run_dir: Path, which: str = "best") -> str:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from mri_gan import allocator, notices
+from mri_gan.atomic import atomic_file
 from mri_gan.config import TrainConfig, differences
 from mri_gan.data import slice_set, split as splits
 from mri_gan.data.file_access import os_reason
@@ -61,16 +62,23 @@ def save_png(image: np.ndarray, path: Path) -> None:
     cv2.imwrite(str(path), to_uint8(image))
 
 
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinite for a blank line or one cut short by a kill."""
+    try:
+        return json.loads(line).get("step", 0)
+    except ValueError:
+        return np.inf
+
+
 def _truncate_log(path: Path, step: int) -> None:
     """Drop log entries past the restored step, so a resumed run's steps stay continuous."""
     if not path.exists():
         return
     lines = path.read_text().splitlines()
-    kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = [line for line in lines if _logged_step(line) <= step]
     if len(kept) != len(lines):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(path)
+        with atomic_file(path, overwrite=True) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept))
 
 
 class Trainer:
@@ -322,7 +330,8 @@ class Trainer:
         sessions = [e for e in earlier if e["from_step"] < start]
         sessions.append(runtime.record(self.strategy, self.cfg.precision, start))
         meta["runtime"] = sessions
-        path.write_text(json.dumps(meta, indent=1) + "\n")
+        with atomic_file(path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(meta, indent=1) + "\n")
 
     def _log(self, out: Path, writer, entry: dict) -> None:
         if not self.chief:
