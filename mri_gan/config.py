@@ -19,6 +19,19 @@ STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 AUGMENTATIONS = ("translation", "cutout", "color")   # pggan's DiffAugment policies
 UPSAMPLINGS = ("nearest", "bilinear")                # pggan G's feature upsampling
 
+#: config keys that apply to some models only -> those models (the others take every key)
+MODEL_KEYS = {
+    **dict.fromkeys(("source", "target", "hide_weights", "unet_depth", "unet_filters", "attention", "unet_norm",
+                     "unet_input_skip", "residual", "linear_base", "unet_upsampling", "dropout", "adv_lambda",
+                     "l1_lambda", "l2_lambda", "ssim_lambda", "lesion_weight", "patch_layers", "select", "rotate",
+                     "zoom"), ("pix2pix",)),
+    **dict.fromkeys(("g_filters", "label_smoothing", "minibatch_std"), ("dcgan", "cdcgan")),
+    "d_filters": ("dcgan", "cdcgan", "pix2pix"),
+    **dict.fromkeys(("z_dim", "sequences"), ("dcgan", "cdcgan", "pggan")),
+    **dict.fromkeys(("start_size", "images_per_stage", "fmap_base", "fmap_max", "fmap_min", "max_batch_size",
+                     "pggan_loss", "gp_weight", "drift_weight", "ema_images"), ("pggan",)),
+}
+
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
                "keep_checkpoints"}
@@ -233,6 +246,8 @@ def resolve(model: str, preset: str = "quick", data: str = "phantom", overrides=
         key = dotted.split(".")[-1]
         if key not in fields or key in ("model", "data", "preset"):
             raise UserError("--set", f"unknown config key {dotted!r}")
+        if model not in MODEL_KEYS.get(key, MODELS):
+            raise UserError("--set", f"{dotted} is for {', '.join(MODEL_KEYS[key])}, not {model}")
         setattr(cfg, key, _coerce(getattr(cfg, key), value, dotted))
     validate(cfg)
     return cfg
