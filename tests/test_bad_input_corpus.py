@@ -276,18 +276,10 @@ TRAIN = {
                       "steps must be positive"),
     "malformed --set": (lambda t: (["--model", "dcgan", "--data", _brats(t), "--set", "steps"], "--set"),
                         "expected key=value"),
-    "--set of a pix2pix key for dcgan": (
-        lambda t: (["--model", "dcgan", "--data", _brats(t), "--set", "unet_depth=5"], "--set"),
-        "unet_depth is for pix2pix, not dcgan"),
-    "--set of a generative key for pix2pix": (
-        lambda t: (["--model", "pix2pix", "--data", _brats(t), "--set", "z_dim=8"], "--set"),
-        "z_dim is for dcgan, cdcgan, pggan, not pix2pix"),
-    "--set of a pggan key for cdcgan": (
-        lambda t: (["--model", "cdcgan", "--data", _brats(t), "--set", "fmap_base=64"], "--set"),
-        "fmap_base is for pggan, not cdcgan"),
-    "--set of a DCGAN key for pggan": (
-        lambda t: (["--model", "pggan", "--data", _brats(t), "--set", "g_filters=8"], "--set"),
-        "g_filters is for dcgan, cdcgan, not pggan"),
+    **{f"--set {key} for {model}": (lambda t, model=model, key=key: (
+        ["--model", model, "--data", _brats(t), "--set", f"{key}=8"], "--set"), f"{key} is for {models}, not {model}")
+       for model, key, models in [("dcgan", "unet_depth", "pix2pix"), ("pix2pix", "z_dim", "dcgan, cdcgan, pggan"),
+                                  ("cdcgan", "fmap_base", "pggan"), ("pggan", "g_filters", "dcgan, cdcgan")]},
     "multiworker without TF_CONFIG": (
         lambda t: (["--model", "dcgan", "--data", _brats(t), "--strategy", "multiworker"], "--strategy"),
         "needs TF_CONFIG"),
