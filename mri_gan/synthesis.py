@@ -41,7 +41,7 @@ from mri_gan.data.brats import (axial_slices, brain_mask, find_case_files, is_ni
                                 load_volume, split_name, volume_from_axial)
 from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.records import SEQUENCES, canonical_sequence
-from mri_gan.data.source import IMAGE_SUFFIXES
+from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
 
 #: slices per call of ``translate``

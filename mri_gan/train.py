@@ -1,64 +1,8 @@
-"""`python -m mri_gan.train` (also `mri-gan train`): train a model into a run directory."""
+"""`python -m mri_gan.train ARGS`: the same as `mri-gan train ARGS` (see mri_gan.commands.train)."""
 
-from __future__ import annotations
-
-import argparse
 import sys
 
-from mri_gan.cli import _Parser, run
-from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
-from mri_gan.errors import UserError
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, choices=MODELS)
-    parser.add_argument("--data", default="phantom", help="data source KIND:PATH[?k=v] (default: phantom)")
-    parser.add_argument("--preset", default="quick", choices=PRESET_NAMES)
-    parser.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")
-    parser.add_argument("--source", action="append", help="pix2pix input sequence (repeatable)")
-    parser.add_argument("--target", help="pix2pix target sequence, or 'any' for imputation")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (repeatable), e.g. --set steps=200")
-    parser.add_argument("--strategy", default="auto", choices=STRATEGIES)
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.set_defaults(func=train_command)
-
-
-def train_command(args) -> int:
-    from mri_gan.config import parse_sets, resolve
-    from mri_gan.training.distribute import apply_thread_limit
-    from mri_gan.training.trainer import Trainer, TrainingStopped
-
-    apply_thread_limit()
-
-    for option, value in (("--source", args.source), ("--target", args.target)):
-        if value and args.model != "pix2pix":
-            raise UserError(option, f"is for pix2pix, not {args.model}")
-    overrides = parse_sets(args.set)
-    if args.source:
-        overrides["source"] = ",".join(args.source)
-    if args.target:
-        overrides["target"] = args.target
-    cfg = resolve(args.model, args.preset, args.data, overrides)
-    out = args.out or f"runs/{args.model}-{args.preset}"
-    trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress)
-    try:
-        last = trainer.fit()
-    except TrainingStopped as err:
-        sys.stderr.write(f"mri-gan: error: {err}\n")
-        return 1
-    if trainer.chief:
-        print(f"run: {out}  " + "  ".join(f"{k}={v}" for k, v in last.items()))
-    return 0
-
-
-def main(argv=None) -> int:
-    parser = _Parser(prog="python -m mri_gan.train", description=__doc__)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    return run(args.func, args)
-
+from mri_gan.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["train", *sys.argv[1:]]))

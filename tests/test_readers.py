@@ -22,7 +22,8 @@ from mri_gan.data.brats import (axial_slices, find_case_files, load_case, load_v
 from mri_gan.data.inspect import lesion_brightness, summarize
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.data.slices import copied_channels
-from mri_gan.data.source import IMAGE_SUFFIXES, open_source
+from mri_gan.data.reader import IMAGE_SUFFIXES
+from mri_gan.data.source import open_source
 from mri_gan.errors import UserError
 
 

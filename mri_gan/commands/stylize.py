@@ -102,7 +102,7 @@ class _Images:
 
 
 def _image_files(folder: Path) -> list[Path]:
-    from mri_gan.data.source import IMAGE_SUFFIXES
+    from mri_gan.data.reader import IMAGE_SUFFIXES
 
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 

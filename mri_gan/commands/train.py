@@ -1,7 +1,62 @@
-"""`mri-gan train`: the same program as `python -m mri_gan.train`."""
+"""`mri-gan train` (also `python -m mri_gan.train`): train a model into a run directory."""
 
-from mri_gan.train import add_arguments
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
+from mri_gan.errors import UserError
+
+EXAMPLE = """example:
+  mri-gan train --model pix2pix --data slices:data/lgg --source t1 --target flair --preset quick --out runs/t1-flair
+  mri-gan train --model cdcgan --preset smoke --set steps=200 --out runs/try"""
 
 
 def register(subparsers) -> None:
-    add_arguments(subparsers.add_parser("train", help="train a model into a run directory"))
+    parser = subparsers.add_parser("train", help="train a model into a run directory",
+                                   description="Train a model into a run directory (also `python -m mri_gan.train`).", epilog=EXAMPLE,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, choices=MODELS, help="the model family to train")
+    parser.add_argument("--data", default="phantom", help="data source KIND:PATH[?k=v] (default: phantom)")
+    parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
+                        help="paper (the paper's Table 1), quick (CPU minutes, default) or smoke (seconds)")
+    parser.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")
+    parser.add_argument("--source", action="append", help="pix2pix input sequence (repeatable)")
+    parser.add_argument("--target", help="pix2pix target sequence, or 'any' for imputation")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (repeatable), e.g. --set steps=200")
+    parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                        help="tf.distribute strategy (default auto: multiworker where TF_CONFIG is set, mirrored over "
+                             "several GPUs, else default)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from mri_gan.config import parse_sets, resolve
+    from mri_gan.training.distribute import apply_thread_limit
+    from mri_gan.training.trainer import Trainer, TrainingStopped
+
+    apply_thread_limit()
+
+    for option, value in (("--source", args.source), ("--target", args.target)):
+        if value and args.model != "pix2pix":
+            raise UserError(option, f"is for pix2pix, not {args.model}")
+    overrides = parse_sets(args.set)
+    if args.source:
+        overrides["source"] = ",".join(args.source)
+    if args.target:
+        overrides["target"] = args.target
+    cfg = resolve(args.model, args.preset, args.data, overrides)
+    out = args.out or f"runs/{args.model}-{args.preset}"
+    trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress)
+    try:
+        last = trainer.fit()
+    except TrainingStopped as err:
+        sys.stderr.write(f"mri-gan: error: {err}\n")
+        return 1
+    if trainer.chief:
+        print(f"run: {out}  " + "  ".join(f"{k}={v}" for k, v in last.items()))
+    return 0

@@ -36,7 +36,7 @@ from mri_gan.data import nifti_file, preprocess
 from mri_gan.data.file_access import access_problem, os_reason
 from mri_gan.data.file_reader import FileReader
 from mri_gan.data.records import ALIASES, NO_TUMOR, SEQUENCES, TUMOR, Record, canonical_sequence
-from mri_gan.data.source import NIFTI_SUFFIXES
+from mri_gan.data.reader import NIFTI_SUFFIXES
 from mri_gan.errors import UserError
 
 SEGMENTATION = "seg"
@@ -206,6 +206,10 @@ def brain_mask(volumes: dict[str, np.ndarray]) -> tuple[np.ndarray, bool]:
 
 class BratsReader(FileReader):
     kind = "brats"
+
+    @classmethod
+    def can_read(cls, path: Path, files: list[Path]) -> bool:
+        return any(is_nifti(f) for f in files)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

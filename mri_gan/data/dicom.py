@@ -98,6 +98,10 @@ class DicomReader(FileReader):
     kind = "dicom"
     OPTIONS = {"sequence": (str, "t1"), "anonymize": (flag, False)}
 
+    @classmethod
+    def can_read(cls, path: Path, files: list[Path]) -> bool:
+        return any(f.name.lower().endswith(".dcm") for f in files)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sequence = canonical_sequence(self.options["sequence"], where=self.source)

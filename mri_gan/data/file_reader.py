@@ -8,7 +8,7 @@ from pathlib import Path
 
 from mri_gan import notices
 from mri_gan.data.file_access import os_reason
-from mri_gan.data.source import Reader
+from mri_gan.data.reader import Reader
 from mri_gan.errors import UserError
 
 

@@ -9,6 +9,7 @@ luminance; 8-bit pixels are divided by 255. Images go to one sequence, ``t1`` un
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 from mri_gan.data.file_reader import FileReader
@@ -16,13 +17,17 @@ from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.preprocess import PREPROCESSING_DEFAULT
 from mri_gan.data.records import Record, canonical_sequence
-from mri_gan.data.source import IMAGE_SUFFIXES
+from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
 
 
 class FolderReader(FileReader):
     kind = "folder"
     OPTIONS = {"sequence": (str, "t1")}
+
+    @classmethod
+    def can_read(cls, path: Path, files: list[Path]) -> bool:
+        return any(f.suffix.lower() in IMAGE_SUFFIXES for f in files)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

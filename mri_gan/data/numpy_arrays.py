@@ -55,6 +55,10 @@ class NumpyReader(FileReader):
     kind = "numpy"
     OPTIONS = {"images": (str, ""), "labels": (str, ""), "sequence": (str, "t1"), "channels": (str, "")}
 
+    @classmethod
+    def can_read(cls, path: Path, files: list[Path]) -> bool:
+        return any(f.name.lower().endswith((".npy", ".npz")) for f in files)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.sequence = canonical_sequence(self.options["sequence"], where=self.source)

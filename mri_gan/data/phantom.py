@@ -34,7 +34,7 @@ from mri_gan.atomic import atomic_file, atomic_folder
 from mri_gan.data import preprocess
 from mri_gan.data.preprocess import robust_scale
 from mri_gan.data.records import NO_TUMOR, SEQUENCES, TUMOR, Record
-from mri_gan.data.source import Reader
+from mri_gan.data.reader import Reader
 from mri_gan.errors import UserError
 
 TEMPLATE_FILES = {name: f"mni_icbm152_{name}_tal_nlin_sym_09a_converted.nii.gz"

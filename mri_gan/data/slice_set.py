@@ -12,7 +12,8 @@ import numpy as np
 
 from mri_gan.data import preprocess
 from mri_gan.data.records import SEQUENCES, Record, binary_label
-from mri_gan.data.source import Reader, open_source
+from mri_gan.data.reader import Reader
+from mri_gan.data.source import open_source
 from mri_gan.errors import UserError
 
 

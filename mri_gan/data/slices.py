@@ -34,7 +34,7 @@ from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.preprocess import head_mask, prepare_slices, stripped_mask
 from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
-from mri_gan.data.source import IMAGE_SUFFIXES
+from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.errors import UserError
 
 MASK_SUFFIX = "_mask"
@@ -61,6 +61,11 @@ class SlicesReader(FileReader):
     kind = "slices"
     OPTIONS = {"channels": (str, "t1,flair,t1ce"), "masks": (flag, True), "normalise": (flag, True),
                "strip": (flag, True)}
+
+    @classmethod
+    def can_read(cls, path: Path, files: list[Path]) -> bool:
+        """A folder holding masks (``*_mask.png``, ``*_mask.tif``) beside its slices."""
+        return path.is_dir() and any(f.name.lower().endswith(("_mask.png", "_mask.tif")) for f in files)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,81 +1,28 @@
-"""Data source strings ``KIND:PATH[?key=value&...]`` and the reader interface.
+"""Data source strings ``KIND:PATH[?key=value&...]`` and the registry of readers.
 
-One reader class per format (folder, numpy, brats, slices, dicom, phantom), all yielding
-:class:`~mri_gan.data.records.Record`. ``open_source`` parses a source string, detects the
-kind when it is omitted and returns the reader.
+One reader class per format (folder, numpy, brats, slices, dicom, phantom; see
+``mri_gan.data.reader``). ``open_source`` parses a source string, asks the readers which can read
+the path when the kind is omitted and returns the reader.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
-from typing import Iterator
-from urllib.parse import parse_qsl
 
+from mri_gan.data.brats import BratsReader
+from mri_gan.data.dicom import DicomReader
 from mri_gan.data.file_access import access_problem
-from mri_gan.data.records import Record
+from mri_gan.data.folder import FolderReader
+from mri_gan.data.numpy_arrays import NumpyReader
+from mri_gan.data.phantom import PhantomReader
+from mri_gan.data.reader import Reader
+from mri_gan.data.slices import SlicesReader
 from mri_gan.errors import UserError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
-NIFTI_SUFFIXES = (".nii", ".nii.gz")
-
-
-class Reader:
-    """Base of every reader: path, options, strictness and the count of skipped files."""
-
-    kind = ""
-    #: option name -> (type, default); unknown options are a user error
-    OPTIONS: dict = {}
-
-    def __init__(self, path: Path | None, options: dict[str, str] | None = None,
-                 strict: bool = False, source: str = ""):
-        self.path = path
-        self.strict = strict
-        self.source = source or (f"{self.kind}:{path}" if path else self.kind)
-        self.skipped: Counter = Counter()
-        self.options = self._parse_options(options or {})
-
-    def _parse_options(self, raw: dict[str, str]) -> dict:
-        parsed = {key: default for key, (_, default) in self.OPTIONS.items()}
-        for key, value in raw.items():
-            if key not in self.OPTIONS:
-                known = ", ".join(sorted(self.OPTIONS)) or "none"
-                raise UserError(self.source, f"unknown option {key!r} for {self.kind} (known: {known})")
-            kind = self.OPTIONS[key][0]
-            try:
-                parsed[key] = kind(value)
-            except ValueError:
-                raise UserError(self.source, f"option {key}={value!r} is not a valid {kind.__name__}") from None
-        return parsed
-
-    def skip(self, file, reason: str) -> None:
-        """Pass over an unreadable file, or stop under ``--strict``."""
-        if self.strict:
-            raise UserError(file, reason)
-        self.skipped[reason] += 1
-
-    def records(self) -> Iterator[Record]:
-        raise NotImplementedError
-
-    def preprocessing(self) -> dict | None:
-        """What the reader does to 2-D slices, in ``preprocess.prepare_slices`` terms, for a run to
-        record and synthesis to apply again; None where it is not of that form."""
-        return None
-
-
-def _readers() -> dict[str, type[Reader]]:
-    from mri_gan.data.brats import BratsReader
-    from mri_gan.data.dicom import DicomReader
-    from mri_gan.data.folder import FolderReader
-    from mri_gan.data.numpy_arrays import NumpyReader
-    from mri_gan.data.phantom import PhantomReader
-    from mri_gan.data.slices import SlicesReader
-
-    return {cls.kind: cls for cls in (PhantomReader, FolderReader, NumpyReader, BratsReader,
-                                      SlicesReader, DicomReader)}
-
-
+#: the readers by kind; a path given without ``KIND:`` is read by the first that can read it
+READERS: dict[str, type[Reader]] = {cls.kind: cls for cls in (PhantomReader, BratsReader, DicomReader, SlicesReader,
+                                                               FolderReader, NumpyReader)}
 KINDS = ("phantom", "folder", "numpy", "brats", "slices", "dicom")
 
 
@@ -102,34 +49,20 @@ def parse_source(text: str) -> tuple[str | None, str, dict[str, str]]:
 
 
 def detect_kind(path: Path) -> str:
-    """Guess the kind of a path without a ``KIND:`` prefix."""
+    """The kind of a path without a ``KIND:`` prefix: the first reader that can read it."""
     if not path.exists():
         raise UserError(path, access_problem(path))
     if path.is_file():
-        name = path.name.lower()
-        if name.endswith((".npy", ".npz")):
-            return "numpy"
-        if name.endswith(NIFTI_SUFFIXES):
-            return "brats"
-        if name.endswith(".dcm"):
-            return "dicom"
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            return "folder"
-        raise UserError(path, "cannot tell the data source kind of this file; prefix it with KIND:")
-    if not os.access(path, os.R_OK | os.X_OK):
+        files = [path]
+    elif not os.access(path, os.R_OK | os.X_OK):
         raise UserError(path, "cannot list this folder (permission denied)")
-    files = [p for p in path.rglob("*") if p.is_file()]
-    names = [p.name.lower() for p in files]
-    if any(n.endswith(NIFTI_SUFFIXES) for n in names):
-        return "brats"
-    if any(n.endswith(".dcm") for n in names):
-        return "dicom"
-    if any(n.endswith("_mask.png") or n.endswith("_mask.tif") for n in names):
-        return "slices"
-    if any(p.suffix.lower() in IMAGE_SUFFIXES for p in files):
-        return "folder"
-    if any(n.endswith((".npy", ".npz")) for n in names):
-        return "numpy"
+    else:
+        files = [p for p in path.rglob("*") if p.is_file()]
+    for kind, reader in READERS.items():
+        if reader.can_read(path, files):
+            return kind
+    if path.is_file():
+        raise UserError(path, "cannot tell the data source kind of this file; prefix it with KIND:")
     raise UserError(path, "no images, NIfTI, DICOM or NumPy files found")
 
 
@@ -144,4 +77,4 @@ def open_source(text: str, strict: bool = False) -> Reader:
             raise UserError(text, f"a {kind} source needs a path ({kind}:PATH)")
         if not path.exists():
             raise UserError(path, access_problem(path))
-    return _readers()[kind](path, options, strict=strict, source=text)
+    return READERS[kind](path, options, strict=strict, source=text)
