@@ -23,7 +23,7 @@ from pathlib import Path
 
 from mri_gan.errors import UserError
 from mri_gan.evaluation import classifiers
-from mri_gan.evaluation.evaluate import BUDGETS, Budget
+from mri_gan.evaluation.budgets import BUDGETS, Budget
 
 MARKER = "demo.json"
 
@@ -98,7 +98,7 @@ def _fill_phantom(out: Path, budget: DemoBudget, log, progress: bool):
 
     from mri_gan import inference, pretrained
     from mri_gan.data.phantom import write_phantom_case
-    from mri_gan.evaluation.report import Picture
+    from mri_gan.evaluation.document import Picture
     from mri_gan.fill import fill, model_record
     from mri_gan.synthesis import task_translator
 

@@ -13,7 +13,7 @@ from scipy import ndimage
 from scipy.stats import special_ortho_group
 
 from mri_gan.errors import UserError
-from mri_gan.evaluation import baselines, metrics
+from mri_gan.evaluation import baselines, feature_networks, metrics
 
 
 def smooth_images(n, size=32, seed=0):
@@ -207,15 +207,15 @@ def test_prdc_identical_and_disjoint_sets():
 def test_feature_network_errors_are_user_errors(monkeypatch, tmp_path):
     x = np.zeros((2, 32, 32), np.float32)
     with pytest.raises(UserError, match="unknown feature network"):
-        metrics.feature_activations(x, "alexnet")
+        feature_networks.feature_activations(x, "alexnet")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    with pytest.raises(UserError, match=metrics.INCEPTION_WEIGHTS):
-        metrics.feature_activations(x, "inception")
+    with pytest.raises(UserError, match=feature_networks.INCEPTION_WEIGHTS):
+        feature_networks.feature_activations(x, "inception")
     import mri_gan.style
     monkeypatch.delattr(mri_gan.style, "vgg", raising=False)
     monkeypatch.setitem(sys.modules, "mri_gan.style.vgg", None)
     with pytest.raises(UserError, match="vgg19-mri"):
-        metrics.feature_activations(x, "vgg19-mri")
+        feature_networks.feature_activations(x, "vgg19-mri")
 
 
 def test_vgg19_mri_features_are_block5_pool_averaged_over_space(monkeypatch):
@@ -229,7 +229,7 @@ def test_vgg19_mri_features_are_block5_pool_averaged_over_space(monkeypatch):
     fake.feature_extractor = feature_extractor
     monkeypatch.setitem(sys.modules, "mri_gan.style.vgg", fake)
     monkeypatch.setattr(mri_gan.style, "vgg", fake, raising=False)
-    act = metrics.feature_activations(np.zeros((5, 32, 32, 1), np.float32), "vgg19-mri", batch_size=2)
+    act = feature_networks.feature_activations(np.zeros((5, 32, 32, 1), np.float32), "vgg19-mri", batch_size=2)
     np.testing.assert_allclose(act, np.full((5, 3), 2.0))
 
 
@@ -241,8 +241,11 @@ def test_distribution_metrics_through_the_classifier_network():
     y = (rng.uniform(size=60) > 0.5).astype(np.int32)
     x[y == 1, 12:20, 12:20] = 1.0
     clf = train_feature_classifier(x, y, budget=Budget(epochs=1, filters=8))
-    out = metrics.distribution_metrics(x[:30], x[30:], "classifier", classifier=clf, k=3,
-                                       kid_subsets=5, kid_subset_size=20)
+    run = feature_networks.feature_network("classifier", clf)
+    out = metrics.compare_activations(feature_networks.feature_activations(x[:30], run),
+                                      feature_networks.feature_activations(x[30:], run), "classifier", k=3,
+                                      kid_subsets=5, kid_subset_size=20,
+                                      feature_network_definition=feature_networks.FEATURE_NETWORKS["classifier"])
     assert out["feature_network"] == "classifier"
     assert out["n_real"] == 30 and out["n_fake"] == 30
     assert {"fid", "kid", "precision", "recall", "density", "coverage"} <= set(out)

@@ -266,6 +266,15 @@ def test_stylize_run_generates_when_it_has_no_samples(inputs, tmp_path, cli, cap
     assert len(list((out / "stylized").glob("*.png"))) == 2
 
 
+def test_stylized_labels_come_from_the_generate_output(tmp_path):
+    from mri_gan.style.output import style_labels
+
+    np.savez(tmp_path / "samples.npz", images=np.zeros((3, 4, 4, 1)), labels=np.array([1, 0, 1]))
+    labels = style_labels({"style": {"input": str(tmp_path)}}, np.array([2, 1, 1, 0]))
+    assert labels.tolist() == [1, 0, 0, 1]
+    assert style_labels({"style": {"input": str(tmp_path / "nowhere")}}, np.array([0])) is None
+
+
 @pytest.mark.parametrize("weights, message", [
     ("imagenet", "ImageNet VGG19 weights are not in the Keras cache"),
     ("auto", "download failed"),

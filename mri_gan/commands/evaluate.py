@@ -9,34 +9,21 @@ from __future__ import annotations
 
 import sys
 
-FEATURE_HELP = ("feature network of FID / KID / precision / recall: auto (inception when its ImageNet weights "
-                "are cached, else vgg19-mri when MRI VGG19 weights exist, else classifier), inception, "
-                "vgg19-mri, classifier (default auto)")
-VGG_HELP = ("VGG19 weights for running the style loop here when --stylized is not given: auto (ImageNet in "
-            "the Keras cache, else saved_models/vgg19_mri, else skip), imagenet, mri, PATH, or none")
+from mri_gan.commands.common import add_checkpoint, add_evaluation_options, add_parser, command_line
 
-
-def add_evaluation_options(p) -> None:
-    """Options shared by `evaluate` and `report`."""
-    p.add_argument("--feature-network", default="auto", choices=("auto", "inception", "vgg19-mri", "classifier"),
-                   help=FEATURE_HELP)
-    p.add_argument("--budget", default="small", choices=("smoke", "small", "full"),
-                   help="synthetic images, style iterations, classifier epochs and seeds (default small)")
-    p.add_argument("--vgg-weights", default="auto", help=VGG_HELP)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+EXAMPLES = ("mri-gan evaluate --run runs/t1-flair --out runs/t1-flair-eval",
+            "mri-gan evaluate --run runs/cdcgan-quick --stylized runs/stylized --budget full --out runs/cdcgan-eval")
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("evaluate", help="evaluate one run: paired or distribution metrics, "
-                                               "two-sample test, downstream classifier, with and without style",
-                              description=__doc__.splitlines()[0])
+    p = add_parser(subparsers, "evaluate", "evaluate one run: paired or distribution metrics, "
+                                           "two-sample test, downstream classifier, with and without style",
+                   "Evaluate one run against a data source and write a report folder (metrics.json, report.html).",
+                   EXAMPLES)
     p.add_argument("--run", required=True, help="run directory")
     p.add_argument("--data", help="data source KIND:PATH[?k=v] (default: the run's own)")
     p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
-    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
-                   help="the run's best checkpoint by validation (default; the newest where it kept none) "
-                        "or its newest")
+    add_checkpoint(p)
     p.add_argument("--stylized", help="a `mri-gan stylize` output holding this run's stylized images")
     add_evaluation_options(p)
     p.set_defaults(func=run)
@@ -44,11 +31,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from mri_gan import atomic
-    from mri_gan.evaluation.evaluate import command_of, evaluate_run
+    from mri_gan.evaluation.evaluate import evaluate_run
     from mri_gan.evaluation.report import write_report
 
     atomic.check(args.out, args.overwrite, folder=True)
-    command = command_of("evaluate", args)
+    command = command_line("evaluate", args)
     ev = evaluate_run(args.run, args.data, args.stylized, args.feature_network, args.budget,
                       args.vgg_weights, args.seed, command=command, checkpoint=args.checkpoint)
     path = write_report([ev], args.out, command, overwrite=args.overwrite)

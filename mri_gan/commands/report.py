@@ -2,18 +2,20 @@
 
 Each ``--runs`` item is a run directory (evaluated here against its own data source, or
 ``--data``) or a folder written by `mri-gan evaluate` or `mri-gan report` (its evaluations reused
-as they are, e.g. one evaluated with ``--stylized``). Writes OUT/metrics.json, report.md, report.html (figures embedded) and
-figures/*.png.
+as they are, e.g. one evaluated with ``--stylized``). Writes OUT/metrics.json, report.md,
+report.html (figures embedded) and figures/*.png.
 """
 
 from __future__ import annotations
 
+from mri_gan.commands.common import add_evaluation_options, add_parser, command_line
+
+EXAMPLES = ("mri-gan report --runs runs/cdcgan-quick runs/t1-flair-eval --out runs/report",)
+
 
 def register(subparsers) -> None:
-    from mri_gan.commands.evaluate import add_evaluation_options
-
-    p = subparsers.add_parser("report", help="report several runs (or evaluate outputs) side by side",
-                              description=__doc__.splitlines()[0])
+    p = add_parser(subparsers, "report", "report several runs (or evaluate outputs) side by side",
+                   "One report for several runs or evaluations, Table 1 side by side with the paper.", EXAMPLES)
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR",
                    help="run directories and / or `mri-gan evaluate` / `mri-gan report` output folders")
     p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
@@ -26,11 +28,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from mri_gan import atomic
-    from mri_gan.evaluation.evaluate import command_of, evaluate_run
+    from mri_gan.evaluation.evaluate import evaluate_run
     from mri_gan.evaluation.report import is_evaluation, load_evaluations, write_report
 
     out = atomic.check(args.out, args.overwrite, folder=True)
-    command = command_of("report", args)
+    command = command_line("report", args)
     evals = []
     for item in args.runs:
         folder = Path(item)

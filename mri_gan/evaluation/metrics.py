@@ -16,13 +16,11 @@ Each metric is pooled over all mask pixels of one subject first, then the mean a
 population standard deviation (ddof 0) are taken over subjects.
 
 Distribution metrics (DCGAN, PGGAN) work on activations, separate from the network that makes
-them (``feature_activations``): FID, unbiased KID, precision / recall / density / coverage.
+them (``mri_gan.evaluation.feature_networks``): FID, unbiased KID, precision / recall / density /
+coverage. No function here loads a network.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -59,15 +57,6 @@ PAIRED_DEFINITIONS = {
             "median: CSF in FLAIR) / the volume's brain median",
 }
 
-FEATURE_NETWORKS = {
-    "inception": "InceptionV3 ImageNet weights, 2048-d global average pool, inputs resized to "
-                 "299x299 and repeated to 3 channels",
-    "vgg19-mri": "the project's MRI-trained VGG19 (mri_gan.style.vgg, weights='mri'), "
-                 "block5_pool averaged over space (512-d; images of at least 32x32)",
-    "classifier": "penultimate layer of a small CNN trained on the real training split "
-                  "(mri_gan.evaluation.classifiers.train_feature_classifier)",
-}
-
 DISTRIBUTION_DEFINITIONS = {
     "fid": "Frechet distance between Gaussians fitted to real and synthetic activations",
     "kid": "unbiased MMD^2 with the kernel (x.y/d + 1)^3 over random equal-size subsets of both "
@@ -77,10 +66,6 @@ DISTRIBUTION_DEFINITIONS = {
     "density": "mean count of real k-NN balls holding a synthetic sample, divided by k",
     "coverage": "share of real k-NN balls that hold at least one synthetic sample",
 }
-
-VGG_LAYER = "block5_pool"
-INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
-
 
 # ----------------------------------------------------------------------------- paired metrics
 
@@ -402,101 +387,14 @@ def prdc(real, fake, k: int = 5) -> dict:
             "coverage": float((nearest_fake <= r_radii).mean()), "k": k}
 
 
-# ------------------------------------------------------------------------ feature networks
-
-def _gray(images) -> np.ndarray:
-    arr = np.asarray(images, np.float32)
-    if arr.ndim == 3:
-        arr = arr[..., None]
-    if arr.ndim != 4 or arr.shape[-1] != 1:
-        raise ValueError(f"expected gray [N, H, W] or [N, H, W, 1] images, got {arr.shape}")
-    return arr
-
-
-def _inception():
-    """InceptionV3 without top from the Keras cache; a UserError instead of a download."""
-    import keras
-    import tensorflow as tf
-
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
-    path = home / "models" / INCEPTION_WEIGHTS
-    if not path.is_file():
-        raise UserError("inception", f"ImageNet weights not found at {path}; copy {INCEPTION_WEIGHTS} "
-                                     "there (or set KERAS_HOME), or choose the feature network "
-                                     "vgg19-mri or classifier")
-    model = keras.applications.InceptionV3(include_top=False, weights=str(path), pooling="avg",
-                                           input_shape=(299, 299, 3))
-
-    def run(batch):
-        x = tf.image.resize(batch, (299, 299), method="bilinear")  # already in [-1, 1]
-        return model(tf.repeat(x, 3, axis=-1), training=False)
-
-    return run
-
-
-def _vgg19_mri():
-    """The project's MRI VGG19 (mri_gan.style.vgg), ``VGG_LAYER`` averaged over space."""
-    import keras
-
-    try:
-        from mri_gan.style import vgg
-    except ImportError as err:
-        raise UserError("vgg19-mri", f"mri_gan.style.vgg is not available ({err})") from None
-    model, _ = vgg.feature_extractor(weights="mri", layers=(VGG_LAYER,))
-
-    def run(batch):
-        return keras.ops.mean(model(batch, training=False)[VGG_LAYER], axis=(1, 2))
-
-    return run
-
-
-def feature_network(name: str, classifier=None):
-    """A function from an image batch [B, H, W, 1] in [-1, 1] to activations [B, D].
-
-    ``name``: "inception", "vgg19-mri" or "classifier" (then ``classifier`` is the model returned
-    by ``classifiers.train_feature_classifier``).
-    """
-    if name == "inception":
-        return _inception()
-    if name == "vgg19-mri":
-        return _vgg19_mri()
-    if name == "classifier":
-        if classifier is None:
-            raise ValueError("the classifier feature network needs classifier=train_feature_classifier(...)")
-        return lambda batch: classifier.features(batch, training=False)
-    raise UserError("feature network", f"unknown feature network {name!r} "
-                                       f"(known: {', '.join(FEATURE_NETWORKS)})")
-
-
-def feature_activations(images, network, classifier=None, batch_size: int = 64) -> np.ndarray:
-    """Activations [N, D] (float64) of gray images in [-1, 1] through a feature network.
-
-    ``network`` is a name (see ``feature_network``) or a function made by ``feature_network``.
-    """
-    run = feature_network(network, classifier) if isinstance(network, str) else network
-    x = _gray(images)
-    parts = [np.asarray(run(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts).astype(np.float64)
-
-
 def compare_activations(real_act, fake_act, feature_network_name: str, k: int = 5,
-                        kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0) -> dict:
-    """FID, KID and PRDC of two activation sets, named by the network that made them."""
+                        kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0,
+                        feature_network_definition: str | None = None) -> dict:
+    """FID, KID and PRDC of two activation sets, named (and described) by the network that made them."""
     out = {"fid": fid(real_act, fake_act),
            "kid": kid(real_act, fake_act, kid_subsets, kid_subset_size, seed)}
     out.update(prdc(real_act, fake_act, k))
     out.update(feature_network=feature_network_name, n_real=len(real_act), n_fake=len(fake_act),
                definitions=dict(DISTRIBUTION_DEFINITIONS,
-                                feature_network=FEATURE_NETWORKS.get(feature_network_name,
-                                                                     feature_network_name)))
+                                feature_network=feature_network_definition or feature_network_name))
     return out
-
-
-def distribution_metrics(real_images, fake_images, network: str = "inception", classifier=None,
-                         k: int = 5, kid_subsets: int = 100, kid_subset_size: int = 1000,
-                         seed: int = 0, batch_size: int = 64) -> dict:
-    """FID, KID, precision / recall / density / coverage of images through one feature network."""
-    run = feature_network(network, classifier)
-    real_act = feature_activations(real_images, run, batch_size=batch_size)
-    fake_act = feature_activations(fake_images, run, batch_size=batch_size)
-    return compare_activations(real_act, fake_act, network, k, kid_subsets, kid_subset_size, seed)

@@ -73,11 +73,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
                                     and "chief" not in resolver.cluster_spec().as_dict())
 
 
-def worker_index(strategy: tf.distribute.Strategy) -> int:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    return int(getattr(resolver, "task_id", 0) or 0) if resolver is not None else 0
-
-
 def strategy_name(strategy: tf.distribute.Strategy) -> str:
     """The ``--strategy`` name of a strategy: default, mirrored or multiworker."""
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
