@@ -14,6 +14,9 @@ import sys
 from mri_gan import __version__
 from mri_gan.errors import UserError
 
+DESCRIPTION = ("Synthesize missing brain-MRI sequences (T1, T1ce, T2, FLAIR), generate tumour / no-tumour "
+               "slices to balance datasets, refine them by VGG19 style transfer, and evaluate and report the "
+               "results.")
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake on one line with exit code 2."""
@@ -26,7 +29,8 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from mri_gan.commands import COMMANDS
 
-    parser = _Parser(prog="mri-gan", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="mri-gan", description=DESCRIPTION, epilog="`mri-gan COMMAND --help` describes a "
+                                                                     "command, with examples.")
     parser.add_argument("--version", action="version", version=f"mri_gan {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for module in COMMANDS:

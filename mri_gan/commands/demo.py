@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from mri_gan.commands.common import add_parser
+
+EXAMPLES = ("mri-gan demo", "mri-gan demo --budget smoke --out runs/smoke-demo")
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("demo", help="the whole pipeline on the embedded phantom in a few CPU minutes",
-                              description=__doc__.splitlines()[0])
+    p = add_parser(subparsers, "demo", "the whole pipeline on the embedded phantom in a few CPU minutes",
+                   "Train a cDCGAN and a Pix2Pix model on the embedded phantom, refine samples by style transfer, "
+                   "evaluate both and fill a case with the shipped model: one report.", EXAMPLES)
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo; an earlier demo there "
                                                       "is replaced)")
     p.add_argument("--budget", default="demo", choices=("demo", "smoke"),

@@ -3,9 +3,15 @@
 import json
 import sys
 
+from mri_gan.commands.common import add_checkpoint, add_parser
+
+EXAMPLES = ("mri-gan fill data/case_001 --out runs/case_001_filled",
+            "mri-gan fill t1=case/t1.nii.gz t2=case/t2.nii.gz --out runs/filled --no-uncertainty")
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("fill", help="synthesize every missing sequence of a case, with uncertainty maps")
+    p = add_parser(subparsers, "fill", "synthesize every missing sequence of a case, with uncertainty maps",
+                   "Synthesize every sequence a NIfTI case lacks, with uncertainty maps and a QC picture.", EXAMPLES)
     p.add_argument("case", nargs="+", metavar="CASE",
                    help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
     p.add_argument("--out", required=True, help="a new folder for the synthesized volumes, qc.png and fill.json")
@@ -13,8 +19,7 @@ def register(subparsers) -> None:
     p.add_argument("--run", default="pretrained",
                    help="a pix2pix run directory, shipped-model folder or exported model (--target any fills any "
                         "missing subset); default: the imputation model shipped with the package (pretrained)")
-    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
-                   help="the run's best checkpoint by validation (default) or its newest")
+    add_checkpoint(p)
     p.add_argument("--no-uncertainty", action="store_true", help="skip the uncertainty maps (one draw per sequence)")
     p.add_argument("--samples", type=int, default=8, help="test-time draws per uncertainty map (default 8)")
     p.add_argument("--json", action="store_true", help="print the record (fill.json) as one JSON object")

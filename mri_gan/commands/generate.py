@@ -1,12 +1,17 @@
 """`mri-gan generate`: sample a trained generative run (or an exported model)."""
 
+from mri_gan.commands.common import add_parser
+
+EXAMPLES = ("mri-gan generate --run runs/cdcgan-quick --n 64 --label tumor --out runs/samples",)
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("generate", help="generate images from a DCGAN / cDCGAN / PGGAN run")
+    p = add_parser(subparsers, "generate", "generate images from a DCGAN / cDCGAN / PGGAN run",
+                   "Write images sampled from a generative run (PNGs per class and samples.npz).", EXAMPLES)
     p.add_argument("--run", required=True, help="run directory or exported model folder")
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--label", help="class to generate (conditional models)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--out", required=True, help="output folder: <label or all>/<index>.png + samples.npz")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.set_defaults(func=run)

@@ -2,11 +2,16 @@
 
 import argparse
 
+from mri_gan.commands.common import add_parser
+
+EXAMPLES = ("mri-gan launch-local --workers 2 -- --model dcgan --preset smoke --out runs/two-workers",)
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("launch-local", help="run N local workers under MultiWorkerMirroredStrategy")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--threads-per-worker", type=int, default=1)
+    p = add_parser(subparsers, "launch-local", "run N local workers under MultiWorkerMirroredStrategy",
+                   "Train with N worker processes on this machine under MultiWorkerMirroredStrategy.", EXAMPLES)
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--threads-per-worker", type=int, default=1, help="CPU threads of each worker (default 1)")
     p.add_argument("--timeout", type=float, default=None, help="stop the job after this many seconds")
     p.add_argument("--grace", type=float, default=10.0, help="seconds between SIGTERM and SIGKILL")
     p.add_argument("train_args", nargs=argparse.REMAINDER, help="-- then the arguments of `mri-gan train`")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from mri_gan.commands.common import add_parser
+
+EXAMPLES = ("mri-gan pretrain-vgg --data slices:data/lgg --steps 500",)
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pretrain-vgg", help="train MRI-domain VGG19 weights (tumour class and sequence heads)",
-                              description=__doc__.splitlines()[0])
+    p = add_parser(subparsers, "pretrain-vgg", "train MRI-domain VGG19 weights (tumour class and sequence heads)",
+                   "Train VGG19 features on MRI, for `stylize --vgg-weights mri` and the vgg19-mri feature "
+                   "network.", EXAMPLES)
     p.add_argument("--data", required=True, help="data source (KIND:PATH[?k=v]); its training split is used")
     p.add_argument("--out", default="saved_models/vgg19_mri",
                    help="output folder (default saved_models/vgg19_mri, where --vgg-weights mri looks)")
@@ -16,7 +21,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--init", choices=("random", "imagenet"), default="random",
                    help="start from random (He) or ImageNet weights (default random)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches (default 0)")
     p.set_defaults(func=run)
 
 

@@ -1,18 +1,21 @@
 """`mri-gan pretrained pack`: a Pix2Pix imputation run into the shipped-model folder (see mri_gan.packing)."""
 
 
+from mri_gan.commands.common import add_checkpoint, add_parser
+
+EXAMPLES = ("mri-gan pretrained pack --run runs/impute --overwrite",)
+
+
 def register(subparsers) -> None:
-    p = subparsers.add_parser("pretrained", help="the imputation model shipped with the package",
-                              description="The imputation model shipped with the package (`--run pretrained`).")
+    p = add_parser(subparsers, "pretrained", "the imputation model shipped with the package",
+                   "The imputation model shipped with the package (`--run pretrained`).", EXAMPLES)
     commands = p.add_subparsers(dest="pretrained_command", required=True, metavar="{pack}")
-    pack = commands.add_parser("pack", help="write a pix2pix imputation run as the shipped model",
-                               description="Write a pix2pix imputation run (--target any) as a shipped-model "
-                                           "folder: config, model.json, float16 generator weights, model card.")
+    pack = add_parser(commands, "pack", "write a pix2pix imputation run as the shipped model",
+                      "Write a pix2pix imputation run (--target any) as a shipped-model folder: config, "
+                      "model.json, float16 generator weights, model card.", EXAMPLES)
     pack.add_argument("--run", required=True, help="the pix2pix --target any run directory")
     pack.add_argument("--out", help="the folder to write (default: the package's mri_gan/shipped/impute)")
-    pack.add_argument("--checkpoint", default="best", choices=("best", "latest"),
-                      help="the run's best checkpoint by validation (default; the newest where it kept none) "
-                           "or its newest")
+    add_checkpoint(pack)
     pack.add_argument("--version", type=int, help="the shipped model's version (default: the replaced one's + 1, "
                                                   "else 1)")
     pack.add_argument("--overwrite", action="store_true", help="replace a shipped model already in the folder")

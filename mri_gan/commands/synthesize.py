@@ -3,9 +3,16 @@ of 2-D slices (PNGs out), from a Pix2Pix run."""
 
 import json
 
+from mri_gan.commands.common import add_checkpoint, add_parser
+
+EXAMPLES = ("mri-gan synthesize --input data/case_001 --target flair --out runs/case_001_flair.nii.gz",
+            "mri-gan synthesize --run runs/t1-flair --input t1=pngs/t1 --target flair --out runs/flair_pngs")
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("synthesize", help="synthesize a missing MRI sequence with a pix2pix run")
+    p = add_parser(subparsers, "synthesize", "synthesize a missing MRI sequence with a pix2pix run",
+                   "Synthesize one sequence of a NIfTI case (NIfTI out) or of folders of 2-D slices (PNGs out).",
+                   EXAMPLES)
     p.add_argument("--run", default="pretrained",
                    help="a pix2pix run directory, shipped-model folder or exported model; default: the imputation "
                         "model shipped with the package (pretrained)")
@@ -18,9 +25,7 @@ def register(subparsers) -> None:
     p.add_argument("--compare", metavar="REAL_NIFTI",
                    help="the case's real target volume: print SSIM / PSNR / MAE / NMSE inside the "
                         "brain mask of the synthesis and of each input copied as the target")
-    p.add_argument("--checkpoint", default="best", choices=("best", "latest"),
-                   help="the run's best checkpoint by validation (default; the newest where it kept none) "
-                        "or its newest")
+    add_checkpoint(p)
     p.add_argument("--batch", type=int, default=32, help="slices per network call (default 32)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=run)
@@ -40,7 +45,9 @@ def run(args) -> int:
     if "compare" in summary:
         print(f"against {summary['compare']['real']}, inside the brain mask:")
         figures = summary["compare"]["figures"]
-        ratio = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        def ratio(v):
+            return "-" if v is None else f"{v:.2f}"
+
         for name, f in figures.items():
             scores = ("" if name == "real" else f"SSIM {f['ssim']:.3f}  PSNR {f['psnr']:.2f} dB  "
                       f"MAE {f['mae']:.4f}  NMSE {f['nmse']:.4f}  ")
