@@ -1,7 +1,7 @@
 """Training configuration: one dataclass, presets per model (paper = Table 1), ``--set`` overrides.
 
-Standard library only. The `paper` presets are the paper's Table 1 (read with
-shared paper notes: Adam beta_1 = 0.5, Table 1 wins over the text's "0.01").
+Standard library only. The `paper` presets are the paper's Table 1 (read as docs/paper.md says:
+Adam beta_1 = 0.5, Table 1 wins over the text's "0.01").
 """
 
 from __future__ import annotations

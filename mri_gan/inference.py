@@ -72,7 +72,7 @@ def generate(task, n: int, label: str | None = None, seed: int = 0) -> tuple[np.
 
 def write_generated(images: np.ndarray, labels: np.ndarray, label_names: list[str], out,
                     overwrite: bool = False) -> Path:
-    """DESIGN layout: OUT/<label or all>/<index>.png (first channel, uint8) and OUT/samples.npz."""
+    """docs/design.md layout: OUT/<label or all>/<index>.png (first channel, uint8) and OUT/samples.npz."""
     import cv2
 
     with atomic_folder(out, overwrite) as tmp:

@@ -74,7 +74,7 @@ def test_inspect_phantom(cli):
     assert summary["preprocessed"]["shape"] == [n, 16, 16, 4]
     lo, hi = summary["preprocessed"]["range"]
     assert -1.0 <= lo < hi <= 1.0
-    bright = summary["lesion_brightness"]  # PHANTOM.md: lesions long T1 and T2, not free water
+    bright = summary["lesion_brightness"]  # docs/phantom.md: lesions long T1 and T2, not free water
     assert bright["t2"] > bright["flair"] > 1.3 > bright["t1"]
 
 

@@ -1,4 +1,4 @@
-"""Trivial baselines for paired synthesis (TARGETS.md): a model below them has learned nothing.
+"""Trivial baselines for paired synthesis (docs/design.md): a model below them has learned nothing.
 
 Each baseline returns predictions shaped like the target, in model range [-1, 1], so
 ``metrics.paired_metrics`` scores them exactly like a model.
