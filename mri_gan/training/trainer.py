@@ -82,7 +82,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 class Trainer:
-    """Trains one task into a run directory (see DESIGN.md, "Run directory")."""
+    """Trains one task into a run directory (see docs/design.md, "Run directory")."""
 
     def __init__(self, cfg: TrainConfig, run_dir, strategy: str = "auto", resume: bool = False,
                  data: slice_set.SliceSet | None = None, progress: bool = True):
