@@ -54,7 +54,7 @@ def model_flops_per_call(concrete_fn) -> float | None:
         opts["output"] = "none"
         info = model_analyzer.profile(concrete_fn.graph, options=opts)
         return float(info.total_float_ops)
-    except Exception:  # the profiler is optional  # noqa: BLE001
+    except Exception:  # the profiler is optional
         return None
 
 

@@ -9,7 +9,6 @@ A fill of a 240x240x8 case first traces the model's functions, untimed.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import peak_memory_mb, report, timed, write_case
+from mri_gan.quiet import import_tensorflow
 
 SLICES = 155
 REPEATS = 2
@@ -62,8 +62,7 @@ def fill_time(samples: int = 8, slices: int = SLICES, repeats: int = REPEATS) ->
 
 
 def main() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # noqa: F401  (TensorFlow start-up is not timed)
+    import_tensorflow()   # TensorFlow start-up is not timed
 
     start = time.perf_counter()
     report(f"fill 240x240x{SLICES} t1 given, t1ce t2 flair synthesized", **fill_time())

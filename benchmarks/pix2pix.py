@@ -5,15 +5,22 @@ synthesize one 240x240x155 case (read, normalise, translate, write)."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed,
-                               write_case)
+from benchmarks.common import (
+    matmul_peak_gflops,
+    model_flops_per_call,
+    peak_memory_mb,
+    rate_stats,
+    report,
+    timed,
+    write_case,
+)
+from mri_gan.quiet import import_tensorflow
 
 #: (name, image size, UNet depth, batch, timed repeats)
 WORKLOADS = [("unet128_b8", 128, 7, 8, 8), ("unet128_b80", 128, 7, 80, 3), ("unet256_b1", 256, 8, 1, 10)]
@@ -73,8 +80,7 @@ def synthesis_time(filters: int, repeats: int = 3) -> dict:
 
 
 def main() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf  # noqa: F401  (TensorFlow start-up is not timed)
+    import_tensorflow()   # TensorFlow start-up is not timed
 
     start = time.perf_counter()
     peak = matmul_peak_gflops()

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from make_data import SECRET_ID, SECRET_NAME, dicom_series, gray_u8, write_image
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 

@@ -146,9 +146,8 @@ def test_volume_metrics_matches_slice_metrics():
     mask = np.zeros(target.shape, bool)
     mask[4:20, 3:21, 1:5] = True
     vol = metrics.volume_metrics(pred, target, mask, axis=2, input_range=(0, 100))
-    slices = lambda v: np.moveaxis(v, 2, 0)[1:5]  # noqa: E731
-    flat = metrics.paired_metrics(slices(pred), slices(target), slices(mask), ["v"] * 4,
-                                  input_range=(0, 100))
+    pred_s, target_s, mask_s = (np.moveaxis(v, 2, 0)[1:5] for v in (pred, target, mask))
+    flat = metrics.paired_metrics(pred_s, target_s, mask_s, ["v"] * 4, input_range=(0, 100))
     for name in ("ssim", "psnr", "mae", "nmse"):
         assert vol[name] == pytest.approx(flat[name]["mean"], rel=1e-6), name
     assert vol["slices"] == 4
@@ -221,7 +220,9 @@ def test_feature_network_errors_are_user_errors(monkeypatch, tmp_path):
 def test_vgg19_mri_features_are_block5_pool_averaged_over_space(monkeypatch):
     def feature_extractor(weights, layers):
         assert weights == "mri" and layers == ("block5_pool",)
-        model = lambda batch, training: {"block5_pool": tf.fill((len(batch), 2, 2, 3), 2.0)}  # noqa: E731
+        def model(batch, training):
+            return {"block5_pool": tf.fill((len(batch), 2, 2, 3), 2.0)}
+
         return model, {"weights": "mri"}
 
     import mri_gan.style

@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from make_data import LPS, SECRET_ID, SECRET_NAME, dicom_series, gray_u8, volume, write_image, write_nifti
 from PIL import Image
 
-from make_data import (LPS, SECRET_ID, SECRET_NAME, dicom_series, gray_u8, volume, write_image,
-                       write_nifti)
 from mri_gan.data import mask_cache, preprocess
-from mri_gan.data.brats import (axial_slices, find_case_files, load_case, load_volume, split_name,
-                                volume_from_axial)
+from mri_gan.data.brats import axial_slices, find_case_files, load_case, load_volume, split_name, volume_from_axial
 from mri_gan.data.inspect import lesion_brightness, summarize
+from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.data.slices import copied_channels
-from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.data.source import open_source
 from mri_gan.errors import UserError
 
@@ -220,9 +218,9 @@ def test_brats_both_namings_separators_and_suffixes(tmp_path):
     """2020 and 2023 names mixed in one folder, .nii and .nii.gz, a segmentation, a missing sequence."""
     seqs_a = {"t1": "t1", "t1ce": "t1ce", "t2": "t2", "flair": "flair"}
     seqs_b = {"t1": "t1n", "t1ce": "t1c", "flair": "t2f"}            # case B lacks t2
-    for i, (seq, token) in enumerate(seqs_a.items()):
+    for i, token in enumerate(seqs_a.values()):
         write_nifti(tmp_path / "caseA" / f"caseA_{token}.nii{'.gz' if i % 2 else ''}", volume(seed=i))
-    for i, (seq, token) in enumerate(seqs_b.items()):
+    for i, token in enumerate(seqs_b.values()):
         write_nifti(tmp_path / f"BraTS-GLI-00001-000-{token}.nii.gz", volume(seed=10 + i))
     seg = np.zeros((16, 16, 8), np.uint8)
     seg[6:10, 6:10, 3:5] = 2
@@ -611,7 +609,10 @@ def test_lesion_brightness_is_tumour_mean_over_brain_median():
     tumor = np.zeros_like(brain)
     tumor[:2, 2:4, 2:4] = True
     images = np.full((n, size, size, 4), -1.0, np.float32)
-    level = lambda v: 2 * v - 1  # noqa: E731  [0, 1] -> [-1, 1]
+
+    def level(v):  # [0, 1] -> [-1, 1]
+        return 2 * v - 1
+
     images[..., 0][brain] = level(0.3)                 # t1: flat
     images[..., 2][brain] = level(0.2)                 # t2: tumour 0.4 (a) and 0.8 (b)
     images[0, 2:4, 2:4, 2], images[1, 2:4, 2:4, 2] = level(0.4), level(0.8)

@@ -97,8 +97,8 @@ def test_feature_network_has_average_pooling_only(random_extractor):
     trunk = vgg.build_trunk()
     kinds = [type(layer).__name__ for layer in trunk.layers]
     assert "MaxPooling2D" not in kinds and kinds.count("AveragePooling2D") == 5
-    assert [l.name for l in trunk.layers if isinstance(l, keras.layers.Conv2D)] == list(vgg.CONV_LAYERS)
-    assert not any(isinstance(l, keras.layers.MaxPooling2D) for l in random_extractor.layers)
+    assert [layer.name for layer in trunk.layers if isinstance(layer, keras.layers.Conv2D)] == list(vgg.CONV_LAYERS)
+    assert not any(isinstance(layer, keras.layers.MaxPooling2D) for layer in random_extractor.layers)
     out = random_extractor(np.zeros((2, 32, 32, 1), np.float32))
     assert set(out) == set(vgg.STYLE_LAYERS + vgg.CONTENT_LAYERS)
     assert out["block5_conv2"].shape == (2, 2, 2, 512) and out["block1_conv1"].shape == (2, 32, 32, 64)
@@ -302,7 +302,7 @@ def test_offline_imagenet_through_the_program(inputs, tmp_path, cli):
     proc = cli("stylize", "--content", inputs / "content", "--style", inputs / "style", "--out", tmp_path / "o",
                "--vgg-weights", "imagenet", check=2, cwd=tmp_path,
                env={"KERAS_HOME": str(tmp_path / "keras"), "MRI_GAN_VGG19_URL": "http://127.0.0.1:9/x.h5"})
-    lines = [l for l in proc.stderr.splitlines() if "error" in l.lower() or "Traceback" in l]
+    lines = [line for line in proc.stderr.splitlines() if "error" in line.lower() or "Traceback" in line]
     assert len(lines) == 1 and lines[0].startswith("mri-gan: error: --vgg-weights: ImageNet")
     assert "--vgg-weights PATH" in lines[0] and "pretrain-vgg" in lines[0]
 

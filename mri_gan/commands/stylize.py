@@ -36,8 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--gamma", type=float, default=0.01, help="total-variation weight (default 0.01)")
     p.add_argument("--n", type=int, default=64, help="samples to generate with --run when it has none")
     p.add_argument("--sequence", help="sequence of a content data source (default: the most available)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pairing, of samples generated with --run and of random VGG19 "
-                                                        "weights (default 0)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the pairing, of samples generated with --run and of random VGG19 weights (default 0)")
     p.set_defaults(func=run)
 
 

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
+from mri_gan.commands.common import add_parser
 from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
 from mri_gan.errors import UserError
 
-EXAMPLE = """example:
-  mri-gan train --model pix2pix --data slices:data/lgg --source t1 --target flair --preset quick --out runs/t1-flair
-  mri-gan train --model cdcgan --preset smoke --set steps=200 --out runs/try"""
+EXAMPLES = ("mri-gan train --model pix2pix --data slices:data/lgg --source t1 --target flair --out runs/t1-flair",
+            "mri-gan train --model cdcgan --preset smoke --set steps=200 --out runs/try")
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train a model into a run directory",
-                                   description="Train a model into a run directory (also `python -m mri_gan.train`).", epilog=EXAMPLE,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = add_parser(subparsers, "train", "train a model into a run directory",
+                        "Train a model into a run directory (also `python -m mri_gan.train`).", EXAMPLES)
     parser.add_argument("--model", required=True, choices=MODELS, help="the model family to train")
     parser.add_argument("--data", default="phantom", help="data source KIND:PATH[?k=v] (default: phantom)")
     parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,

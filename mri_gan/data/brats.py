@@ -25,9 +25,9 @@ from __future__ import annotations
 import os
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import nibabel as nib
 import numpy as np
@@ -35,8 +35,8 @@ import numpy as np
 from mri_gan.data import nifti_file, preprocess
 from mri_gan.data.file_access import access_problem, os_reason
 from mri_gan.data.file_reader import FileReader
-from mri_gan.data.records import ALIASES, NO_TUMOR, SEQUENCES, TUMOR, Record, canonical_sequence
 from mri_gan.data.reader import NIFTI_SUFFIXES
+from mri_gan.data.records import ALIASES, NO_TUMOR, SEQUENCES, TUMOR, Record, canonical_sequence
 from mri_gan.errors import UserError
 
 SEGMENTATION = "seg"
@@ -164,8 +164,8 @@ def odd_shapes(shapes: dict[str, tuple]) -> dict[str, str]:
     if not shapes:
         return {}
     common = Counter(shapes.values()).most_common(1)[0][0]
-    text = lambda s: "x".join(map(str, s))  # noqa: E731
-    return {seq: f"shape {text(s)} differs from the case's other sequences ({text(common)})"
+    return {seq: f"shape {'x'.join(map(str, s))} differs from the case's other sequences "
+                 f"({'x'.join(map(str, common))})"
             for seq, s in shapes.items() if s != common}
 
 

@@ -20,8 +20,8 @@ import contextlib
 import hashlib
 import warnings
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pydicom
@@ -31,7 +31,6 @@ from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, check_readable
 from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.errors import UserError
-
 
 #: groups (general, patient, relationship, image) that a real DICOM file holds some element of
 _IMAGE_GROUPS = {0x0008, 0x0010, 0x0020, 0x0028}
@@ -54,7 +53,7 @@ def _pixels(ds) -> np.ndarray:
         raise UnreadableFile("DICOM without pixel data")
     try:
         pixels = np.asarray(ds.pixel_array, np.float32)
-    except Exception:  # noqa: BLE001 - pydicom raises many kinds for undecodable pixel data
+    except Exception:  # pydicom raises many kinds for undecodable pixel data
         raise UnreadableFile("cannot decode its pixel data (corrupt, or compressed without a "
                              "decoder)") from None
     if int(ds.get("SamplesPerPixel", 1)) > 1:
@@ -78,7 +77,7 @@ def _quiet_pydicom():
             yield
         except UnreadableFile:
             raise
-        except Exception:  # noqa: BLE001 - whatever pydicom raises, the file is unreadable
+        except Exception:  # whatever pydicom raises, the file is unreadable
             raise UnreadableFile("not a readable DICOM file") from None
 
 

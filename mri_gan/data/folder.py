@@ -9,15 +9,15 @@ luminance; 8-bit pixels are divided by 255. Images go to one sequence, ``t1`` un
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mri_gan.data.file_reader import FileReader
 from mri_gan.data.images import UnreadableFile, read_gray
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.preprocess import PREPROCESSING_DEFAULT
-from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.data.reader import IMAGE_SUFFIXES
+from mri_gan.data.records import Record, canonical_sequence
 from mri_gan.errors import UserError
 
 

@@ -9,9 +9,9 @@ import numpy as np
 
 from mri_gan.atomic import atomic_file, check
 from mri_gan.data import preprocess
+from mri_gan.data.reader import Reader
 from mri_gan.data.records import SEQUENCES
 from mri_gan.data.slice_set import SliceSet, from_records
-from mri_gan.data.reader import Reader
 from mri_gan.errors import UserError
 
 

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from mri_gan.data import npy_file
-from mri_gan.data.file_reader import FileReader
 from mri_gan.data.file_access import os_reason
+from mri_gan.data.file_reader import FileReader
 from mri_gan.data.images import UnreadableFile, check_readable
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.records import Record, canonical_sequence

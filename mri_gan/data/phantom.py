@@ -24,8 +24,8 @@ import hashlib
 import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -139,12 +139,16 @@ def phantom_volume(seed: int, tumor: bool | None = None, size: int = 128) -> dic
     tumour = has_tumour(seed) if tumor is None else bool(tumor)
     grid = sampling_grid(int(size))
     out = _render(draw_subject(int(seed), tumour), grid, np.arange(grid.nz))
-    to_ijk = lambda a: np.ascontiguousarray(a.transpose(1, 2, 0))  # noqa: E731
-    seg = to_ijk(out["segmentation"])
-    return {"images": {s: to_ijk(v) for s, v in out["images"].items()},
-            "brain_mask": to_ijk(out["brain_mask"]), "tumor_mask": seg > 0, "segmentation": seg,
-            "fractions": {t: to_ijk(v) for t, v in out["fractions"].items()},
+    seg = _to_ijk(out["segmentation"])
+    return {"images": {s: _to_ijk(v) for s, v in out["images"].items()},
+            "brain_mask": _to_ijk(out["brain_mask"]), "tumor_mask": seg > 0, "segmentation": seg,
+            "fractions": {t: _to_ijk(v) for t, v in out["fractions"].items()},
             "affine": grid.affine, "tumor": tumour}
+
+
+def _to_ijk(planes: np.ndarray) -> np.ndarray:
+    """Rendered planes (k, i, j) as a volume (i, j, k)."""
+    return np.ascontiguousarray(planes.transpose(1, 2, 0))
 
 
 def write_phantom_case(directory, seed: int = 0, name: str = "phantom-000", size: int = 128) -> Path:

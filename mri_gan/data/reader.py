@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mri_gan.data.records import Record
 from mri_gan.errors import UserError

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mri_gan.data import preprocess
-from mri_gan.data.records import SEQUENCES, Record, binary_label
 from mri_gan.data.reader import Reader
+from mri_gan.data.records import SEQUENCES, Record, binary_label
 from mri_gan.data.source import open_source
 from mri_gan.errors import UserError
 
@@ -40,14 +40,13 @@ class SliceSet:
     def size(self) -> int:
         return self.images.shape[1]
 
-    def subset(self, index) -> "SliceSet":
+    def subset(self, index) -> SliceSet:
         """The slices selected by a boolean mask or an index array."""
-        pick = lambda a: a[index]  # noqa: E731
-        return SliceSet(pick(self.images), pick(self.available), pick(self.labels), self.label_names,
-                        pick(self.subjects), pick(self.slice_index), pick(self.brain_mask),
-                        pick(self.tumor_mask), pick(self.has_tumor_mask), self.source, self.kind)
+        return SliceSet(self.images[index], self.available[index], self.labels[index], self.label_names,
+                        self.subjects[index], self.slice_index[index], self.brain_mask[index],
+                        self.tumor_mask[index], self.has_tumor_mask[index], self.source, self.kind)
 
-    def of_subjects(self, subjects) -> "SliceSet":
+    def of_subjects(self, subjects) -> SliceSet:
         return self.subset(np.isin(self.subjects, list(subjects)))
 
     def channels(self, sequences, index=None) -> np.ndarray:
@@ -94,7 +93,7 @@ def from_records(records, size: int, source: str = "", kind: str = "") -> SliceS
     if not images:
         raise UserError(source, "no readable slices")
     label_names = sorted(label_names)
-    label_index = np.array([label_names.index(l) if l is not None else -1 for l in labels], np.int32)
+    label_index = np.array([label_names.index(name) if name is not None else -1 for name in labels], np.int32)
     return SliceSet(np.stack(images), np.stack(available), label_index, label_names,
                     np.array(subjects), np.array(index, np.int32), np.stack(brain), np.stack(tumor),
                     np.array(has_tumor), source, kind)

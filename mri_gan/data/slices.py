@@ -23,9 +23,9 @@ from __future__ import annotations
 import os
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -33,8 +33,8 @@ from mri_gan.data.file_reader import FileReader, flag
 from mri_gan.data.images import UnreadableFile, read_rgb, to_unit
 from mri_gan.data.mask_cache import MaskCache
 from mri_gan.data.preprocess import head_mask, prepare_slices, stripped_mask
-from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.data.reader import IMAGE_SUFFIXES
+from mri_gan.data.records import NO_TUMOR, TUMOR, Record, canonical_sequence
 from mri_gan.errors import UserError
 
 MASK_SUFFIX = "_mask"

@@ -45,7 +45,7 @@ class LinearMap:
     intercept: float
 
     @classmethod
-    def fit(cls, source, target, mask) -> "LinearMap":
+    def fit(cls, source, target, mask) -> LinearMap:
         """Least squares over the mask pixels of training slices."""
         x = _channels(source)
         t = np.asarray(target, np.float32).reshape(x.shape[:3])

@@ -53,7 +53,7 @@ class Synthetic:
     run_labels: np.ndarray
     binary: np.ndarray
 
-    def take(self, index) -> "Synthetic":
+    def take(self, index) -> Synthetic:
         return Synthetic(self.images[index], self.run_labels[index], self.binary[index])
 
 
@@ -198,7 +198,8 @@ def evaluate_generative(task, cfg, data, split, budget: Budget, plan: StylePlan,
     names = task.meta["label_names"]
     without["synthetic"] = {
         "generated": len(pool.images), "matched_to_held_out_classes": len(matched),
-        "per_class": {names[c]: int((pool.run_labels == c).sum()) for c in np.unique(pool.run_labels[pool.run_labels >= 0])},
+        "per_class": {names[c]: int((pool.run_labels == c).sum())
+                      for c in np.unique(pool.run_labels[pool.run_labels >= 0])},
         "definition": f"generated with seed {seed}: per tumour class the largest of {budget.per_class}, what "
                       "balances the training split and the count of its real slices; the distribution metrics "
                       "and the two-sample test use the images whose class shares follow the held-out set's, "

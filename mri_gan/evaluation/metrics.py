@@ -257,8 +257,7 @@ def volume_metrics(pred_vol, target_vol, mask_vol=None, axis: int = 2, input_ran
         raise UserError("mask", "the mask of the volume has no pixel away from the slice borders")
     return dict(_pooled(sums), masked=mask_vol is not None, scale=scale, slices=int(keep.sum()),
                 psnr_cap_db=PSNR_CAP_DB, definitions=dict(PAIRED_DEFINITIONS),
-                ssim_3d="2-D SSIM maps of the slices along axis %d averaged over the volume's "
-                        "mask pixels" % axis)
+                ssim_3d=f"2-D SSIM maps of the slices along axis {axis} averaged over the volume's mask pixels")
 
 
 BRASYN_DEFINITIONS = {

@@ -49,7 +49,8 @@ def _paired_questions(task, data: SliceSet) -> list[tuple[str, np.ndarray, list[
     out = []
     for c, seq in enumerate(SEQUENCES):
         others = [s for s in SEQUENCES if s != seq]
-        rows = np.flatnonzero(data.available[:, c] & data.available[:, [SEQUENCES.index(s) for s in others]].any(axis=1))
+        given = data.available[:, [SEQUENCES.index(s) for s in others]].any(axis=1)
+        rows = np.flatnonzero(data.available[:, c] & given)
         if not len(rows):
             continue
         common = [s for s in others if data.has([s])[rows].all()]
@@ -78,6 +79,11 @@ def _paired_parts(task, data: SliceSet, predict: bool = True, samples: int = 0) 
                                                               sub.brain_mask)
         parts.append(part)
     return parts
+
+
+def _joined(parts: list[dict], key: str) -> np.ndarray:
+    """``key`` of every question's part, concatenated."""
+    return np.concatenate([p[key] for p in parts])
 
 
 def _below(model: dict, rows: dict[str, dict]) -> list[dict]:
@@ -112,10 +118,9 @@ def _baseline_rows(task, train: SliceSet, test_parts: list[dict]) -> tuple[dict,
                                                     part["source"], part["source_names"]))
 
     def score(names, parts, part_preds):
-        cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
         return {name: dict(metrics.paired_metrics(np.concatenate([pp[name] for pp in part_preds]),
-                                                  cat("target"), cat("mask"), cat("subjects"),
-                                                  lesion=cat("lesion")),
+                                                  *(_joined(parts, k) for k in ("target", "mask", "subjects")),
+                                                  lesion=_joined(parts, "lesion")),
                            definition=baselines.definition(name)) for name in names}
 
     common = [n for n in preds[0] if all(n in pp for pp in preds)]
@@ -134,9 +139,9 @@ def _case_figures(part: dict, predictions: dict[str, np.ndarray]) -> dict:
         for case in sorted(set(part["subjects"])):
             idx = np.flatnonzero(part["subjects"] == case)
             idx = idx[np.argsort(part["slice_index"][idx])]
-            unit = lambda a: metrics.to_unit_range(a[idx])  # noqa: E731
-            per_case[case] = metrics.brasyn_case_metrics(unit(pred), unit(part["target"]), part["mask"][idx],
-                                                         part["lesion"][idx])
+            per_case[case] = metrics.brasyn_case_metrics(metrics.to_unit_range(pred[idx]),
+                                                         metrics.to_unit_range(part["target"][idx]),
+                                                         part["mask"][idx], part["lesion"][idx])
         summary = {}
         for key in ("ssim_tumour", "ssim_healthy", "psnr", "mse"):
             values = [c[key] for c in per_case.values() if c[key] is not None]
@@ -155,9 +160,8 @@ def evaluate_paired(task, cfg, test: SliceSet, train: SliceSet, budget: Budget, 
             f"the run's {len(set(test.subjects))} test subject(s)"
         raise UserError(source, f"no slice of {held} has the sequences {', '.join(task.sources)} and "
                                 f"{task.target}")
-    cat = lambda key: np.concatenate([p[key] for p in parts])  # noqa: E731
-    pred, target, mask, subjects, lesion = (cat(k) for k in ("pred", "target", "mask", "subjects",
-                                                             "lesion"))
+    pred, target, mask, subjects, lesion = (_joined(parts, k) for k in ("pred", "target", "mask", "subjects",
+                                                                         "lesion"))
     content = np.concatenate([p["source"][..., :1] for p in parts])
     paired = metrics.paired_metrics(pred, target, mask, subjects, lesion=lesion)
     paired["task"] = (f"{' + '.join(task.sources)} -> {task.target}" if not task.imputation else

@@ -4,9 +4,9 @@ generate`` writes), a run directory, or (content only) any data source string.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

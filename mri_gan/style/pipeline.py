@@ -8,8 +8,8 @@ runs get the Gaussian edge smoothing by default.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -143,7 +143,7 @@ def _download_imagenet() -> Path:
     try:
         path = keras.utils.get_file(IMAGENET_FILE, url, cache_dir=str(target.parent.parent),
                                     cache_subdir="models", file_hash=IMAGENET_MD5)
-    except Exception as err:  # network errors come as many types  # noqa: BLE001
+    except Exception as err:  # network errors come as many types
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise UserError("--vgg-weights", f"ImageNet VGG19 weights are not in the Keras cache ({target}) "
                                          f"and the download failed ({reason}); {_how_to_provide()}") from None
@@ -172,7 +172,7 @@ def _load_file(trunk: keras.Model, path: Path, where: str) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             trunk.load_weights(str(path))
-    except Exception as err:  # Keras reports wrong files as ValueError, OSError, KeyError...  # noqa: BLE001
+    except Exception as err:  # Keras reports wrong files as ValueError, OSError, KeyError...
         raise UserError(where, f"not VGG19 no-top weights ({_load_error(err)})") from None
 
 
