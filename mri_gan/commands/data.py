@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from mri_gan.commands.common import add_parser
 from mri_gan.errors import UserError
 
 SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, numpy, brats, slices "
@@ -13,13 +14,14 @@ SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, 
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("data", help="inspect and preview data sources",
-                                   description="Inspect and preview data sources.")
+    parser = add_parser(subparsers, "data", "inspect and preview data sources", "Inspect and preview data sources.",
+                        ("mri-gan data inspect phantom?subjects=8 --size 64",))
     commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview}")
 
-    inspect = commands.add_parser("inspect", help="counts per subject, sequence and label; sizes; skips",
-                                  description="Read every record of SOURCE and count subjects, slices, "
-                                              "sequences, labels, image shapes and skipped files.")
+    inspect = add_parser(commands, "inspect", "counts per subject, sequence and label; sizes; skips",
+                         "Count the subjects, slices, sequences, labels, image shapes and skipped files of SOURCE.",
+                         ("mri-gan data inspect folder:data/brain_tumor_mri_4class --json",
+                          "mri-gan data inspect slices:data/lgg --size 128"))
     inspect.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     inspect.add_argument("--json", action="store_true", help="print one JSON object")
     inspect.add_argument("--strict", action="store_true", help="stop at the first unreadable file (exit 2)")
@@ -27,9 +29,9 @@ def register(subparsers) -> None:
                          help="also preprocess every slice to N x N as training would and report the array")
     inspect.set_defaults(func=run_inspect, needs_tf=False)
 
-    preview = commands.add_parser("preview", help="PNG grid: rows = subjects, columns = sequences",
-                                  description="Write a PNG grid of SOURCE: one row per subject (spread over "
-                                              "the source), one column per sequence, tumour outlined in red.")
+    preview = add_parser(commands, "preview", "PNG grid: rows = subjects, columns = sequences",
+                         "Write a PNG grid of SOURCE: a row per subject, a column per sequence, tumours outlined.",
+                         ("mri-gan data preview brats:data/cases --subjects 6 --out grid.png",))
     preview.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
     preview.add_argument("--out", required=True, type=Path, metavar="GRID.png", help="the PNG to write")
     preview.add_argument("--subjects", type=int, default=4, metavar="N", help="rows (default 4)")
