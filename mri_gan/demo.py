@@ -98,7 +98,7 @@ def _fill_phantom(out: Path, budget: DemoBudget, log, progress: bool):
 
     from mri_gan import inference, pretrained
     from mri_gan.data.phantom import write_phantom_case
-    from mri_gan.evaluation.document import Picture
+    from mri_gan.evaluation.report import Picture
     from mri_gan.fill import fill, model_record
     from mri_gan.synthesis import task_translator
 
