@@ -11,9 +11,13 @@ export PYTHONHASHSEED ?= 0
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# set-up once (about 2.5 GB in .venv; minutes, mostly downloading TensorFlow): pip shows each package
 $(STAMP): $(PY) requirements.txt setup.cfg
+	@echo "set-up 1/3: upgrading pip in $(VENV)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	@echo "set-up 2/3: installing TensorFlow and the other requirements"
+	$(PY) -m pip install --progress-bar on -r requirements.txt
+	@echo "set-up 3/3: installing mri_gan itself (editable)"
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 

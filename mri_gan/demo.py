@@ -9,8 +9,10 @@ case whose T1ce and FLAIR were removed (skipped, with a line saying so, where th
 no shipped model); one report of it all, the fill's qc.png included. The report's path is
 printed last.
 
-The output folder holds ``demo.json`` (budget, steps done, the report's path). A folder holding
-an earlier demo is replaced; any other non-empty folder is refused.
+Every step longer than a few seconds shows a progress bar (training, VGG19 pretraining, the
+evaluations' classifiers and style transfer, fill). The output folder holds ``demo.json``
+(budget, steps done, seconds per step, the report's path). A folder holding an earlier demo is
+replaced; any other non-empty folder is refused. The demo ends with three commands to try next.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mri_gan import progress as inner_progress
 from mri_gan.errors import UserError
 from mri_gan.evaluation import classifiers
 from mri_gan.evaluation.budgets import BUDGETS, Budget
@@ -55,14 +58,25 @@ DEMO_BUDGETS = {
                  "d_filters": "16", "log_every": "10", "sample_every": "100", "checkpoint_every": "200",
                  "val_every": "100"},
         vgg={"size": 64, "steps": 40, "batch_size": 8},
-        evaluation=Budget("demo", per_class=48, style_steps=10, style_images=96, seeds=(0, 1, 2),
-                          classifier=classifiers.Budget(epochs=5), kid_subsets=20)),
+        # the real-vs-synthetic CNN tells these samples apart in a few hundred steps (2000, the evaluation's
+        # default, took two thirds of the demo); 32 stylized images are as many as the figures show
+        evaluation=Budget("demo", per_class=48, style_steps=10, style_images=32, seeds=(0, 1, 2),
+                          classifier=classifiers.Budget(epochs=5), kid_subsets=20,
+                          two_sample=classifiers.Budget(epochs=5, filters=16, min_steps=300))),
     # seconds, for tests
     "smoke": DemoBudget("smoke", "phantom?subjects=12&size=32", "smoke", vgg={"size": 32, "steps": 2, "batch_size": 4},
                         evaluation=BUDGETS["smoke"], samples=4, fill_size=32, fill_samples=2),
 }
 #: the phantom case the demo fills (a seed whose subject has a tumour) and the sequences removed
 FILL_CASE, FILL_SEED, FILL_REMOVED = "phantom-001", 1, ("t1ce", "flair")
+#: the steps, in order (the counter of the log lines)
+STEPS = ("preview", "train cdcgan", "train pix2pix", "vgg19 weights", "evaluate cdcgan", "evaluate pix2pix",
+         "fill", "report")
+CASE = "runs/cases/phantom-001/phantom-001"
+NEXT = ("mri-gan data phantom --out runs/cases --subjects 2      # two phantom patients as NIfTI cases",
+        f"mri-gan fill {CASE}_t1.nii.gz {CASE}_t2.nii.gz --out runs/filled      # T1ce and FLAIR from T1 + T2",
+        f"mri-gan synthesize --input t1={CASE}_t1.nii.gz --target flair --out runs/flair.nii.gz "
+        f"--compare {CASE}_flair.nii.gz      # FLAIR from T1 alone, scored against the real one")
 
 
 def _prepare(out: Path) -> None:
@@ -86,8 +100,9 @@ def _vgg_weights(out: Path, budget: DemoBudget, log) -> str:
         return "imagenet"
     folder = out / "vgg19_mri"
     log(f"VGG19: no ImageNet weights cached; training MRI VGG19 weights ({budget.vgg['steps']} steps) into {folder}")
-    pretrain.pretrain(budget.source, folder, size=budget.vgg["size"], steps=budget.vgg["steps"],
-                      batch_size=budget.vgg["batch_size"])
+    with inner_progress.bar("VGG19 pretraining", budget.vgg["steps"]) as bar:
+        pretrain.pretrain(budget.source, folder, size=budget.vgg["size"], steps=budget.vgg["steps"],
+                          batch_size=budget.vgg["batch_size"], progress=lambda *_: bar.update())
     return str(folder)
 
 
@@ -98,7 +113,7 @@ def _fill_phantom(out: Path, budget: DemoBudget, log, progress: bool):
 
     from mri_gan import inference, pretrained
     from mri_gan.data.phantom import write_phantom_case
-    from mri_gan.evaluation.report import Picture
+    from mri_gan.evaluation.document import Picture
     from mri_gan.fill import fill, model_record
     from mri_gan.synthesis import task_translator
 
@@ -146,47 +161,56 @@ def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, prog
     _prepare(out)
     state = {"budget": asdict(budget), "source": budget.source, "done": [], "seconds": {}}
     marker = out / MARKER
+    began = time.perf_counter()
 
-    def step(name, fn):
+    def step(name, fn, text):
+        log(f"[{STEPS.index(name) + 1}/{len(STEPS)}] {text}")
         start = time.perf_counter()
-        result = fn()
+        with inner_progress.shown(progress):
+            result = fn()
         state["done"].append(name)
         state["seconds"][name] = round(time.perf_counter() - start, 1)
+        state["seconds"]["total"] = round(time.perf_counter() - began, 1)
         marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
         return result
 
     marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
     log(f"demo ({budget.name} budget) on {budget.source} into {out}")
-    step("preview", lambda: preview(open_source(budget.source), out / "data_preview.png"))
-    log(f"data preview: {out / 'data_preview.png'}")
+    step("preview", lambda: preview(open_source(budget.source), out / "data_preview.png"),
+         f"data preview: {out / 'data_preview.png'}")
     runs = {"cdcgan": (resolve("cdcgan", budget.preset, budget.source, budget.cdcgan)),
             "pix2pix": resolve("pix2pix", budget.preset, budget.source,
                                dict(budget.pix2pix, source="t1", target="flair"))}
     for name, cfg in runs.items():
-        log(f"training {name} ({cfg.steps} steps of {cfg.batch_size} at {cfg.image_size} px) into {out / name}")
-        step(f"train {name}", lambda cfg=cfg, name=name: Trainer(cfg, out / name, progress=progress).fit())
+        step(f"train {name}", lambda cfg=cfg, name=name: Trainer(cfg, out / name, progress=progress).fit(),
+             f"training {name} ({cfg.steps} steps of {cfg.batch_size} at {cfg.image_size} px) into {out / name}")
     task = inference.load_task(out / "cdcgan")
     images, labels = inference.generate(task, budget.samples, None, 0)
     inference.write_generated(images, labels, task.meta["label_names"], out / "cdcgan-samples")
     log(f"cDCGAN samples: {out / 'cdcgan-samples'}")
-    weights = step("vgg19 weights", lambda: _vgg_weights(out, budget, log))
+    weights = step("vgg19 weights", lambda: _vgg_weights(out, budget, log), "VGG19 weights for style transfer")
     evals = []
     for name in runs:
         command = (f"mri-gan evaluate --run {out / name} --out {out / ('evaluate-' + name)} "
                    f"--vgg-weights {weights} (evaluation budget {budget.evaluation.name} of mri-gan demo)")
-        log(f"evaluating {name} with style refinement ({budget.evaluation.style_steps} iterations)")
         ev = step(f"evaluate {name}", lambda name=name, command=command: evaluate_run(
-            out / name, budget.source, None, "auto", budget.evaluation, weights, 0, command=command))
+            out / name, budget.source, None, "auto", budget.evaluation, weights, 0, command=command),
+            f"evaluating {name} with style refinement ({budget.evaluation.style_steps} iterations)")
         write_report([ev], out / f"evaluate-{name}", command)
         evals.append(ev)
     pictures = []
     if pretrained.available():
-        pictures.append(step("fill", lambda: _fill_phantom(out, budget, log, progress)))
+        pictures.append(step("fill", lambda: _fill_phantom(out, budget, log, progress),
+                             "fill: the missing sequences of a phantom case, by the model shipped with the package"))
     else:
         log(f"fill: skipped (this installation holds no shipped model in {pretrained.FOLDER})")
     command = f"mri-gan demo --out {out} --budget {budget.name}"
-    report = step("report", lambda: write_report(evals, out / "report", command, pictures))
+    report = step("report", lambda: write_report(evals, out / "report", command, pictures), "the report")
     state["report"] = str(report)
     marker.write_text(json.dumps(state, indent=1, default=str) + "\n")
     log(f"report: {report}")
+    log(f"done in {state['seconds']['total']:.0f} s (seconds per step in {marker})")
+    log("try next (after `source .venv/bin/activate`, or write .venv/bin/mri-gan for mri-gan):")
+    for line in NEXT:
+        log(f"  {line}")
     return report

@@ -45,9 +45,16 @@ def _numbers_in_json(value, found: set) -> set:
     return found
 
 
-def test_demo_prints_the_report_path_last_and_embeds_its_figures(demo):
+def test_demo_prints_the_report_path_then_three_commands_and_embeds_its_figures(demo):
+    from mri_gan.demo import NEXT, STEPS
+
     out, lines = demo
-    assert lines[-1] == f"report: {out / 'report' / 'report.html'}"
+    assert lines[-6] == f"report: {out / 'report' / 'report.html'}"
+    assert lines[-4].startswith("try next (after `source .venv/bin/activate`, or write .venv/bin/mri-gan")
+    assert lines[-3:] == [f"  {line}" for line in NEXT] and all(line.startswith("mri-gan ") for line in NEXT)
+    done = json.loads((out / "demo.json").read_text())["done"]
+    assert [line.split("] ")[0] for line in lines if line.startswith("[")] == [
+        f"[{STEPS.index(name) + 1}/{len(STEPS)}" for name in done]     # a counter on every step
     page = (out / "report" / "report.html").read_text()
     figures = sorted((out / "report" / "figures").glob("*.png"))
     assert len(figures) >= 6
@@ -59,6 +66,7 @@ def test_demo_prints_the_report_path_last_and_embeds_its_figures(demo):
     assert (out / "data_preview.png").is_file() and (out / "cdcgan-samples" / "samples.npz").is_file()
     state = json.loads((out / "demo.json").read_text())
     assert state["done"][-1] == "report" and state["report"].endswith("report.html")
+    assert set(state["seconds"]) == {*state["done"], "total"} and state["seconds"]["total"] > 0
 
 
 def test_demo_ends_by_filling_a_phantom_case_with_the_shipped_model(demo):
@@ -85,7 +93,8 @@ def test_every_number_in_report_md_is_in_metrics_json(demo):
     out, _ = demo
     for folder in (out / "report", out / "evaluate-cdcgan", out / "evaluate-pix2pix"):
         known = _numbers_in_json(json.loads((folder / "metrics.json").read_text()), set())
-        text = re.sub(r"git [0-9a-f]{10}", "git", (folder / "report.md").read_text())   # a commit hash can be all digits
+        # a commit hash can be all digits
+        text = re.sub(r"git [0-9a-f]{10}", "git", (folder / "report.md").read_text())
         numbers = [float(n) for n in NUMBER.findall(text)]
         assert len(numbers) > 50
         missing = [x for x in numbers
@@ -147,13 +156,19 @@ def test_table1_puts_the_papers_numbers_beside_ours(demo):
 
 
 def test_a_model_below_a_trivial_baseline_is_flagged(demo):
+    from mri_gan.evaluation.tables import fmt
+
     out, _ = demo
     paired = json.loads((out / "evaluate-pix2pix" / "metrics.json").read_text())["paired"]
     identity = paired["baselines"]["identity"]["ssim"]["mean"]
     assert paired["ssim"]["mean"] < identity       # four smoke steps learn nothing
     assert {"baseline": "identity", "metric": "ssim", "model": paired["ssim"]["mean"],
             "baseline_value": identity} in paired["below_baseline"]
-    assert "**Flag: the model is below a trivial baseline**" in (out / "evaluate-pix2pix" / "report.md").read_text()
+    text = (out / "evaluate-pix2pix" / "report.md").read_text()
+    assert "**The model is below a trivial baseline**" in text
+    head = text[:text.index("## In short")]      # every flag a line of the table at the top
+    assert f"| pix2pix | SSIM | the model's {fmt(paired['ssim']['mean'])} is below the trivial baseline identity " \
+           f"({fmt(identity)})" in head
 
 
 def test_report_reuses_evaluate_outputs(demo, tmp_path, capsys):
@@ -244,7 +259,7 @@ def test_demo_refuses_a_folder_that_is_not_a_demo(tmp_path, capsys):
 
 
 def test_clean_and_fmt():
-    from mri_gan.evaluation.report import clean, fmt
+    from mri_gan.evaluation.tables import clean, fmt
 
     value = clean({"a": np.float32(1 / 3), "b": np.int64(3), "c": [np.float64(np.inf)], "d": np.bool_(True)})
     assert value == {"a": 0.333333, "b": 3, "c": [None], "d": True}
@@ -281,8 +296,8 @@ def impute_run(tmp_path_factory):
 
 
 def test_imputation_run_is_scored_per_target_beside_baselines(impute_run):
+    from mri_gan.evaluation.document import _paired_blocks, _runs_section
     from mri_gan.evaluation.evaluate import evaluate_run
-    from mri_gan.evaluation.report import _paired_blocks, _runs_section
 
     ev = evaluate_run(impute_run, budget="smoke", vgg_weights="none", command="test")
     paired = ev.metrics["paired"]
@@ -351,8 +366,7 @@ def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):
     out, _ = demo
     fit, seen = classifiers.fit_classifier, []
     monkeypatch.setattr(classifiers, "fit_classifier",
-                        lambda x, y, n, seed=0, budget=classifiers.Budget(): seen.append(budget.filters)
-                        or fit(x, y, n, seed, budget))
+                        lambda x, y, n, seed, budget: seen.append(budget.filters) or fit(x, y, n, seed, budget))
     budget = replace(BUDGETS["smoke"], two_sample=classifiers.Budget(epochs=1, batch_size=16, filters=3))
     ev = evaluate_run(out / "cdcgan", budget=budget, vgg_weights="none", command="test")
     assert seen.count(3) == 1 and set(seen) == {3, BUDGETS["smoke"].classifier.filters}
@@ -361,16 +375,18 @@ def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):
 
 
 def test_samples_figure_puts_synthetic_rows_under_real_ones(tmp_path, monkeypatch):
-    from mri_gan.evaluation import report
+    from mri_gan.evaluation import figures
     from mri_gan.evaluation.evaluate import Evaluation
 
     drawn = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: drawn.append(fig) or path)
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
     images = lambda n, value: np.full((n, 8, 8), value, np.float32)  # noqa: E731
     run = {"run": {"model": "pggan"}}
-    assert report.fig_samples(Evaluation("g", run, {}, {"synthetic": images(8, 0)}), tmp_path / "a.png") is None
+    assert figures.fig_samples(Evaluation("g", run, {}, {"synthetic": images(8, 0)}), tmp_path / "a.png") is None
     ev = Evaluation("g", run, {}, {"real": images(8, 1), "synthetic": images(8, -1), "stylized": images(5, 0)})
-    assert report.fig_samples(ev, tmp_path / "b.png") == tmp_path / "b.png"
+    drawn_path, caption = figures.fig_samples(ev, tmp_path / "b.png")
+    assert drawn_path == tmp_path / "b.png"
+    assert caption.startswith("rows, top to bottom: real held-out, synthetic, synthetic + style")
     grid = np.array([ax.get_images()[0].get_array().mean() if ax.get_images() else np.nan
                      for ax in drawn[0].axes]).reshape(3, 8)
     assert (grid[0] == 1).all() and (grid[1] == 0).all() and (grid[2, :5] == 0.5).all()

@@ -1,4 +1,4 @@
-"""`mri-gan data inspect SOURCE` and `mri-gan data preview SOURCE --out grid.png`."""
+"""`mri-gan data inspect | preview | phantom`: look at a data source, or write phantom NIfTI cases."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, 
 def register(subparsers) -> None:
     parser = add_parser(subparsers, "data", "inspect and preview data sources", "Inspect and preview data sources.",
                         ("mri-gan data inspect phantom?subjects=8 --size 64",))
-    commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview}")
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview,phantom}")
 
     inspect = add_parser(commands, "inspect", "counts per subject, sequence and label; sizes; skips",
                          "Count the subjects, slices, sequences, labels, image shapes and skipped files of SOURCE.",
@@ -39,6 +39,18 @@ def register(subparsers) -> None:
     preview.add_argument("--overwrite", action="store_true", help="replace an existing GRID.png")
     preview.set_defaults(func=run_preview, needs_tf=False)
 
+    phantom = add_parser(commands, "phantom", "write phantom subjects as NIfTI cases with BraTS names",
+                         "Write N phantom subjects as NIfTI case folders, to try synthesize, fill and evaluate on "
+                         "volumes.", ("mri-gan data phantom --out cases --subjects 2",))
+    phantom.add_argument("--out", required=True, type=Path, metavar="CASE_DIR",
+                         help="a new (or empty) folder; case i = subject i of phantom?subjects=N&seed=S, as "
+                              "CASE_DIR/<case>/<case>_t1, _t1ce, _t2, _flair, _seg.nii.gz")
+    phantom.add_argument("--subjects", type=int, default=2, metavar="N", help="cases to write (default 2)")
+    phantom.add_argument("--seed", type=int, default=0, help="the phantom's seed (default 0)")
+    phantom.add_argument("--size", type=int, default=128, help="in-plane voxels (default 128)")
+    phantom.add_argument("--overwrite", action="store_true", help="replace an existing non-empty CASE_DIR")
+    phantom.set_defaults(func=run_phantom, needs_tf=False)
+
 
 def run_inspect(args) -> int:
     from mri_gan.data.inspect import format_summary, summarize
@@ -60,4 +72,13 @@ def run_preview(args) -> int:
     rows, columns = preview(open_source(args.source, strict=args.strict), args.out, subjects=args.subjects,
                             overwrite=args.overwrite)
     print(f"wrote {args.out} ({rows} subject(s) x {columns} sequence(s))")
+    return 0
+
+
+def run_phantom(args) -> int:
+    from mri_gan.data.phantom_cases import write_cases
+
+    cases = write_cases(args.out, args.subjects, args.seed, args.size, args.overwrite,
+                        progress=lambda i, n: print(f"case {i}/{n}", flush=True))
+    print(f"wrote {len(cases)} case(s) into {args.out}: {', '.join(c.name for c in cases)}")
     return 0

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
+from mri_gan import progress
 from mri_gan.errors import UserError
 
 TWO_SAMPLE_DEFINITION = ("accuracy of a small CNN telling real from synthetic slices, trained on "
@@ -94,7 +95,9 @@ def fit_classifier(x, y, n_classes: int, seed: int = 0, budget: Budget = Budget(
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     batches = -(-len(x) // budget.batch_size)
     epochs = max(budget.epochs, -(-budget.min_steps // batches))
-    model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True, verbose=0)
+    with progress.bar(f"classifier ({n_classes} classes)", epochs * batches) as shown:
+        model.fit(x, y, batch_size=budget.batch_size, epochs=epochs, shuffle=True, verbose=0,
+                  callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: shown.update())])
     return model
 
 

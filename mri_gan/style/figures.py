@@ -10,10 +10,11 @@ from mri_gan.data.preprocess import from_model_range
 
 
 def _figure(width: float, height: float):
-    """A figure outside pyplot: no GUI backend, nothing left open; notebooks display it as returned."""
+    """A figure outside pyplot: no GUI backend, nothing left open; notebooks display it as returned.
+    Constrained layout keeps the title off the panels' titles."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height))
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def loss_curves(losses: dict, path: Path | None = None, title: str = "Style transfer losses"):
@@ -30,7 +31,6 @@ def loss_curves(losses: dict, path: Path | None = None, title: str = "Style tran
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3)
     fig.suptitle(title)
-    fig.tight_layout()
     return _finish(fig, path)
 
 
@@ -48,7 +48,6 @@ def before_after(content: np.ndarray, style: np.ndarray, stylized: np.ndarray, p
             ax.set_yticks([])
             if col == 0:
                 ax.set_ylabel(name)
-    fig.tight_layout()
     return _finish(fig, path)
 
 

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mri_gan import progress
 from mri_gan.errors import UserError
 from mri_gan.style.vgg import CONTENT_LAYERS, STYLE_LAYERS
 
@@ -194,9 +195,11 @@ class StyleTransfer:
     def _run_adam(self, content, content_targets, style_grams, steps):
         step, image = self.adam_step(content, content_targets, style_grams)
         history = {n: [] for n in LOSS_NAMES}
-        for _ in range(steps):
-            for n, v in step().items():
-                history[n].append(v.numpy())
+        with progress.bar(f"style transfer ({len(content)} images)", steps, " iterations") as shown:
+            for _ in range(steps):
+                for n, v in step().items():
+                    history[n].append(v.numpy())
+                shown.update()
         for n, v in self._evaluate(image, content_targets, style_grams).items():
             history[n].append(v.numpy())
         return image.numpy(), history
