@@ -1,14 +1,24 @@
-"""Measurement helpers shared by the benchmarks: timing statistics, matmul peak, peak memory, a
-synthetic NIfTI case."""
+"""Measurement helpers shared by the benchmarks: timing statistics, matmul peak, peak memory,
+random slices, a synthetic NIfTI case, and the tiny size every benchmark runs at in the tests."""
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
+
+
+#: set to 1, every benchmark runs at a tiny size: its figures are not measurements (tests)
+TINY_ENV = "MRI_GAN_BENCH_TINY"
+
+
+def tiny() -> bool:
+    """Whether to run at the tiny size (``TINY_ENV``)."""
+    return os.environ.get(TINY_ENV) == "1"
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> list[float]:
@@ -38,6 +48,21 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
     mm = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
     secs = timed(lambda: mm(a, b).numpy(), repeats)
     return 2 * n ** 3 / min(secs) / 1e9
+
+
+def random_slices(n: int, size: int, seed: int = 0):
+    """A SliceSet of ``n`` uniform-noise slices, all four sequences, a disc of tumour in each
+    (speed does not depend on the content)."""
+    from mri_gan.data.slice_set import SliceSet
+
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1, 1, (n, size, size, 4)).astype(np.float32)
+    yy, xx = np.mgrid[:size, :size] / size
+    tumour = np.broadcast_to((yy - 0.4) ** 2 + (xx - 0.6) ** 2 < 0.01, (n, size, size))
+    brain = np.ones((n, size, size), bool)
+    return SliceSet(images, np.ones((n, 4), bool), np.zeros(n, np.int32), ["a"],
+                    np.array([f"s{i}" for i in range(n)]), np.zeros(n, np.int32), brain, tumour.copy(),
+                    np.ones(n, bool), "random", "random")
 
 
 def peak_memory_mb() -> float:

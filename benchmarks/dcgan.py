@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from benchmarks.common import matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed
+from benchmarks.common import matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report, timed, tiny
 
 
-def measure(precision: str, size: int = 128, batch: int = 120, repeats: int = 5) -> None:
+def measure(precision: str, size: int = 128, batch: int = 120, repeats: int = 5) -> dict:
     import keras
     import tensorflow as tf
 
@@ -40,20 +40,21 @@ def measure(precision: str, size: int = 128, batch: int = 120, repeats: int = 5)
 
     flops = model_flops_per_call(step.get_concrete_function(batch_arrays))
     seconds = timed(lambda: step(batch_arrays)["d_loss"].numpy(), repeats)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_gflops(256 if tiny() else 2048)
     rates = rate_stats(seconds, batch)
     figures = {"images_per_s": rates, "matmul_peak_gflops": peak, "peak_memory_mb": peak_memory_mb()}
     if flops:
         achieved = flops / min(seconds) / 1e9
         figures.update(flops_per_image=flops / batch, achieved_gflops=achieved, fraction_of_peak=achieved / peak)
-    report(f"dcgan/{size}px/batch{batch}/{precision}", **figures)
     keras.mixed_precision.set_global_policy("float32")
+    return figures
 
 
 def main() -> None:
     batch = int(os.environ.get("MRI_GAN_BENCH_BATCH", "120"))
+    size, batch, repeats = (16, 2, 1) if tiny() else (128, batch, 5)
     for precision in ("float32", "mixed_bfloat16"):
-        measure(precision, batch=batch)
+        report(f"dcgan/{size}px/batch{batch}/{precision}", **measure(precision, size, batch, repeats))
 
 
 if __name__ == "__main__":

@@ -14,35 +14,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, rate_stats, report,
-                               timed)
+from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, random_slices, rate_stats,
+                               report, timed, tiny)
 from mri_gan.config import resolve
-from mri_gan.data.slice_set import SliceSet
 from mri_gan.models.pggan import PGGAN
 
 SETTINGS = [{}, {"upsampling": "nearest"}, {"precision": "float32"},
             {"precision": "float32", "jit_compile": "true"}]
 
 
-def _random_slices(n: int, size: int) -> SliceSet:
-    rng = np.random.default_rng(0)
-    images = rng.uniform(-1, 1, (n, size, size, 4)).astype(np.float32)
-    mask = np.ones((n, size, size), bool)
-    return SliceSet(images, np.ones((n, 4), bool), np.zeros(n, np.int32), ["a"],
-                    np.array([f"s{i}" for i in range(n)]), np.zeros(n, np.int32), mask, mask,
-                    np.zeros(n, bool), "random", "random")
-
-
-def measure(overrides: dict, peak: float, repeats: int = 5) -> None:
-    cfg = resolve("pggan", "quick", "random", overrides)
+def measure(overrides: dict, peak: float, repeats: int = 5, preset: str = "quick") -> None:
+    cfg = resolve("pggan", preset, "random", overrides)
     keras.mixed_precision.set_global_policy(cfg.precision)
     task = PGGAN(cfg, {"label_names": ["a"]})
     task.build()
     setting = f"{cfg.precision}, {cfg.upsampling}{', XLA' if cfg.jit_compile else ''}"
-    report(f"pggan {setting}", config=f"quick preset: {cfg.image_size}x{cfg.image_size}, "
+    report(f"pggan {setting}", config=f"{preset} preset: {cfg.image_size}x{cfg.image_size}, "
                                       f"start {cfg.start_size}, fmap_base {cfg.fmap_base}, "
                                       f"fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
-    data = _random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
+    data = random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
     for stage in task.schedule.stages:
         batch = task.make_batch(data, np.arange(stage.batch), np.random.default_rng(0), stage.first_step)
         inputs = {k: tf.constant(v) for k, v in batch.items()}
@@ -61,8 +51,9 @@ def measure(overrides: dict, peak: float, repeats: int = 5) -> None:
 
 
 def main() -> None:
-    peak = matmul_peak_gflops()
+    small = tiny()
+    peak = matmul_peak_gflops(256 if small else 2048)
     report("pggan", matmul_peak_gflops=peak)
-    for overrides in SETTINGS:
-        measure(overrides, peak)
+    for overrides in SETTINGS[:1] if small else SETTINGS:
+        measure(overrides, peak, *((1, "smoke") if small else ()))
     report("pggan", peak_memory_mb=peak_memory_mb())

@@ -24,6 +24,7 @@ from mri_gan.quiet import import_tensorflow
 
 #: (name, image size, UNet depth, batch, timed repeats)
 WORKLOADS = [("unet128_b8", 128, 7, 8, 8), ("unet128_b80", 128, 7, 80, 3), ("unet256_b1", 256, 8, 1, 10)]
+TINY_WORKLOADS = [("unet32_b2", 32, 4, 2, 1)]
 
 
 def _task(size: int, depth: int, batch: int, precision: str, filters: int = 64):
@@ -50,7 +51,8 @@ def train_step(size: int, depth: int, batch: int, repeats: int, precision: str, 
     rng = np.random.default_rng(0)
     inputs = {"cond": tf.constant(rng.uniform(-1, 1, (batch, size, size, 1)), tf.float32),
               "target": tf.constant(rng.uniform(-1, 1, (batch, size, size, 1)), tf.float32),
-              "weight": tf.ones((batch, 1))}
+              "weight": tf.ones((batch, 1)), "lesion": tf.zeros((batch, size, size, 1))}
+    assert inputs.keys() == task.batch_spec(0).keys()
     step = tf.function(lambda b: task.replica_step(b, batch), jit_compile=xla)
     flops = model_flops_per_call(step.get_concrete_function(inputs))
     seconds = timed(lambda: step(inputs)["g_loss"].numpy(), repeats)
@@ -64,14 +66,14 @@ def train_step(size: int, depth: int, batch: int, repeats: int, precision: str, 
     return out
 
 
-def synthesis_time(filters: int, repeats: int = 3) -> dict:
+def synthesis_time(filters: int, repeats: int = 3, size: int = 128, depth: int = 7, slices: int = 155) -> dict:
     """Seconds for `mri-gan synthesize` minus process start: one case t1 -> flair, end to end."""
     from mri_gan.synthesis import synthesize, task_translator
 
-    task = _task(128, 7, 1, "float32", filters)
+    task = _task(size, depth, 1, "float32", filters)
     translator = task_translator(task)
     with tempfile.TemporaryDirectory() as tmp:
-        case = write_case(Path(tmp))
+        case = write_case(Path(tmp), slices=slices)
         outs = iter(range(repeats + 1))
         seconds = timed(lambda: synthesize([str(case)], "flair", translator,
                                            Path(tmp) / f"out{next(outs)}.nii.gz"), repeats, warmup=1)
@@ -83,13 +85,17 @@ def main() -> None:
     import_tensorflow()   # TensorFlow start-up is not timed
 
     start = time.perf_counter()
-    peak = matmul_peak_gflops()
+    small = tiny()
+    peak = matmul_peak_gflops(256 if small else 2048)
     report("pix2pix", matmul_peak_fp32_gflops=peak)
-    for name, size, depth, batch, repeats in WORKLOADS:
+    for name, size, depth, batch, repeats in TINY_WORKLOADS if small else WORKLOADS:
         for precision in ("float32", "mixed_bfloat16"):
             report(f"pix2pix {name} {precision}",
                    **train_step(size, depth, batch, repeats, precision, False, peak))
-    report("pix2pix unet128_b8 float32 xla", **train_step(128, 7, 8, 8, "float32", True, peak))
-    for filters in (32, 64):
+    name, size, depth, batch, repeats = (TINY_WORKLOADS if small else WORKLOADS)[0]
+    report(f"pix2pix {name} float32 xla", **train_step(size, depth, batch, repeats, "float32", True, peak))
+    if small:
+        report("pix2pix synthesize 240x240x4 unet32 filters 4", **synthesis_time(4, 1, 32, 4, 4))
+    for filters in () if small else (32, 64):
         report(f"pix2pix synthesize 240x240x155 unet128 filters {filters}", **synthesis_time(filters))
     report("pix2pix", peak_memory_mb=peak_memory_mb(), total_s=time.perf_counter() - start)

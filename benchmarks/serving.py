@@ -13,7 +13,7 @@ import tempfile
 
 import numpy as np
 
-from benchmarks.common import rate_stats, report, timed
+from benchmarks.common import rate_stats, report, timed, tiny
 
 BATCHES = (1, 8, 32)
 REPEATS = 5
@@ -28,13 +28,13 @@ FAMILIES = {
 LABELS = ["glioma", "meningioma", "no_tumor", "pituitary"]
 
 
-def build(model: str, overrides: dict):
+def build(model: str, overrides: dict, preset: str = "quick"):
     import keras
 
     from mri_gan.config import resolve
     from mri_gan.models import task_class
 
-    cfg = resolve(model, "quick", "benchmark", overrides)
+    cfg = resolve(model, preset, "benchmark", overrides)
     meta = {"label_names": LABELS, "sequences": list(cfg.sequences), "data_kind": "benchmark",
             "normalisation": "images in [-1, 1]"}
     keras.utils.set_random_seed(0)
@@ -92,25 +92,27 @@ def main() -> None:
     from mri_gan.export import write_export
 
     rng = np.random.default_rng(0)
+    small = tiny()
+    batches, repeats = ((1,), 1) if small else (BATCHES, REPEATS)
     for name, (model, overrides) in FAMILIES.items():
-        task = build(model, overrides)
+        task = build(model, overrides, "smoke" if small else "quick")
         with tempfile.TemporaryDirectory() as tmp:
             folder = write_export(task, f"{tmp}/{name}")
             loaded = tf.saved_model.load(str(folder))
             report(f"serving {name}", image_size=task.cfg.image_size,
                    signatures=", ".join(sorted(loaded.signatures)))
             for sig_name, fn in sorted(loaded.signatures.items()):
-                for batch in BATCHES:
+                for batch in batches:
                     feed = inputs_for(fn, batch, rng)
-                    secs = timed(lambda: [v.numpy() for v in fn(**feed).values()], REPEATS)
+                    secs = timed(lambda: [v.numpy() for v in fn(**feed).values()], repeats)
                     report(f"serving {name} {sig_name} batch {batch}",
                            latency_ms={"median": 1e3 * float(np.median(secs)), "min": 1e3 * min(secs)},
                            images_per_s=rate_stats(secs, batch))
-            batch = BATCHES[-1]
-            keras_secs = timed(keras_call(task, batch), REPEATS)
+            batch = batches[-1]
+            keras_secs = timed(keras_call(task, batch), repeats)
             sig = loaded.signatures["serving_default"]
             feed = inputs_for(sig, batch, rng)
-            export_secs = timed(lambda: [v.numpy() for v in sig(**feed).values()], REPEATS)
+            export_secs = timed(lambda: [v.numpy() for v in sig(**feed).values()], repeats)
             report(f"serving {name} keras batch {batch}",
                    images_per_s=rate_stats(keras_secs, batch),
                    serving_default_over_keras=float(np.median(export_secs) / np.median(keras_secs)))

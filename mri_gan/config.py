@@ -53,7 +53,7 @@ class TrainConfig:
     beta_2: float = 0.999
     lr_decay: bool = False            # learning rates decay linearly to 0 over the second half of `steps`
     seed: int = 0
-    precision: str = "float32"        # float32 | mixed_bfloat16 | mixed_float16
+    precision: str = "float32"        # float32 | mixed_bfloat16 | mixed_float16 | auto (bf16 where native)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     # cadence (budget keys)
@@ -259,8 +259,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", f"image_size={cfg.image_size} must be a power of two from 16 to 512")
     if cfg.batch_size < 1:
         raise UserError("--set", "batch_size must be positive")
-    if cfg.precision not in ("float32", "mixed_bfloat16", "mixed_float16"):
-        raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16)")
+    if cfg.precision not in ("float32", "mixed_bfloat16", "mixed_float16", "auto"):
+        raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16, auto)")
     if cfg.steps is not None and cfg.steps < 1:
         raise UserError("--set", "steps must be positive")
     if cfg.lr_decay and cfg.steps is None:

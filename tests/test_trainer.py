@@ -170,3 +170,45 @@ def test_xla_step_trains_the_same_weights(tmp_path, data, model, overrides):
         run.fit()
     plain, xla = (weights(run.task) for run in runs)
     assert max(float(np.max(np.abs(a - b))) for a, b in zip(plain, xla)) < 1e-4
+
+
+def test_exact_resume_of_augmented_imputation_and_input_wait_logged(tmp_path, data):
+    """In-graph batches (flips, warps, hidden sequences) are a function of (seed, step) alone."""
+    sets = {"target": "any", "flip": "true", "rotate": "10", "zoom": "0.1", "hide_weights": "3,2,1",
+            "dropout": "0"}   # Keras dropout draws from a generator the checkpoint does not hold
+    one = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "4"}), tmp_path / "a", data=data,
+                  progress=False)
+    one.fit()
+    Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "2"}), tmp_path / "b", data=data,
+            progress=False).fit()
+    two = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "4"}), tmp_path / "b", data=data,
+                  resume=True, progress=False)
+    two.fit()
+    for a, b in zip(weights(one.task), weights(two.task)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    entries = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(0 <= e["input_wait"] <= 1 for e in entries)
+
+
+def test_precision_auto_is_bf16_where_the_hardware_has_it(tmp_path, data):
+    from mri_gan.training import precision
+
+    assert precision.choose([], frozenset({"avx2", "avx512_bf16"})) == "mixed_bfloat16"
+    assert precision.choose([], frozenset({"avx2", "amx_bf16"})) == "mixed_bfloat16"
+    assert precision.choose([], frozenset({"avx2", "avx512f"})) == "float32"
+    assert precision.choose([(8, 0), (9, 0)], frozenset()) == "mixed_bfloat16"
+    assert precision.choose([(7, 5)], frozenset({"amx_bf16"})) == "float32"       # the GPU computes
+    assert precision.resolve("mixed_float16") == "mixed_float16"
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx512_bf16 amx_tile\n\nprocessor\t: 1\n")
+    assert precision.cpu_flags(cpuinfo) == {"fpu", "sse", "avx512_bf16", "amx_tile"}
+    assert precision.cpu_flags(tmp_path / "absent") == frozenset()
+    resolved = precision.resolve("auto")
+    assert resolved in ("float32", "mixed_bfloat16")
+    Trainer(resolve("dcgan", "smoke", "synthetic", {"precision": "auto"}), tmp_path / "run", data=data,
+            progress=False).fit()
+    [session] = json.loads((tmp_path / "run" / "model.json").read_text())["runtime"]
+    assert (session["precision"], session["precision_setting"]) == (resolved, "auto")
+    import keras
+
+    assert keras.mixed_precision.global_policy().name == "float32"                # restored after the run

@@ -123,10 +123,14 @@ class DCGAN(GenerativeTask):
                 "label": tf.TensorSpec([None], tf.int32),
                 "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32)}
 
-    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
-        return {"image": self.mirrored(rng, data.channels(self.cfg.sequences, index))[0],
-                "label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
-                "z": self.noise(rng, len(index))}
+    def draw(self, seed, step, n: int, segment: int = 0) -> dict:
+        geometry, z = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        return {**self.geometry_draws(geometry, n),
+                "z": tf.random.stateless_uniform([n, self.cfg.z_dim], z, -1.0, 1.0)}
+
+    def assemble(self, source, index, draws, segment: int = 0) -> dict:
+        images, labels = self.reals(source, index)
+        return {"image": self.transformed(draws, images)[0], "label": labels, "z": draws["z"]}
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """The paper's uniform noise in [-1, 1)."""

@@ -231,14 +231,6 @@ class PGGANDiscriminator(keras.Model):
                 "fmap_min": self.fmap_min, "num_classes": self.num_classes}
 
 
-def downsample_np(images: np.ndarray, factor: int) -> np.ndarray:
-    """Box-filter [N, H, W, C] by an integer factor (host side, for real batches)."""
-    if factor == 1:
-        return images
-    n, h, w, c = images.shape
-    return images.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
-
-
 class PGGAN(GenerativeTask):
     """The progressive GAN task: one trace per growth stage, alpha fed with each batch."""
 
@@ -303,25 +295,36 @@ class PGGAN(GenerativeTask):
             spec["augment"] = tf.TensorSpec([None, 3, diffaugment.PARAMETERS], tf.float32)
         return spec
 
-    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
+    def draw(self, seed, step, n: int, segment: int = 0) -> dict:
+        """Besides the random numbers, the fade-in's alpha of ``step`` per example."""
+        geometry, z, mix, augment = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+        draws = {**self.geometry_draws(geometry, n), "z": tf.random.stateless_normal([n, self.cfg.z_dim], z),
+                 "mix": tf.random.stateless_uniform([n], mix)}
+        stage = self.schedule.at_step(segment).stage
+        if stage.fading:
+            shown = tf.cast((step - stage.first_step) * stage.batch, tf.float32)
+            draws["alpha"] = tf.fill([n], tf.minimum(1.0, shown / self.schedule.images_per_stage))
+        if self.augmentations:
+            draws["augment"] = tf.random.stateless_uniform([n, 3, diffaugment.PARAMETERS], augment)
+        return draws
+
+    def assemble(self, source, index, draws, segment: int = 0) -> dict:
         """Reals box-filtered to the stage resolution (half of them mirrored when ``cfg.flip``);
         during a fade-in they are blended with their own half-resolution version by alpha, as G's
         output is. With ``cfg.augment``, the DiffAugment parameters of the reals, D's fakes and G's
         fakes."""
-        phase = self.schedule.at_step(step)
-        stage = phase.stage
-        images, = self.mirrored(rng, downsample_np(data.channels(self.cfg.sequences, index),
-                                                   data.size // stage.resolution))
-        batch = {"label": np.maximum(self.labels_of(data)[index], 0).astype(np.int32),
-                 "z": self.noise(rng, len(index)),
-                 "mix": rng.uniform(0.0, 1.0, len(index)).astype(np.float32)}
+        stage = self.schedule.at_step(segment).stage
+        images, labels = self.reals(source, index)
+        factor = images.shape[1] // stage.resolution
+        if factor > 1:
+            images = tf.nn.avg_pool2d(images, factor, factor, "VALID")
+        images = self.transformed(draws, images)[0]
+        batch = {"label": labels, **{k: draws[k] for k in ("z", "mix", "alpha", "augment") if k in draws}}
         if stage.fading:
-            low = downsample_np(images, 2).repeat(2, axis=1).repeat(2, axis=2)
-            images = (1 - phase.alpha) * low + phase.alpha * images
-            batch["alpha"] = np.full(len(index), phase.alpha, np.float32)
-        batch["image"] = images.astype(np.float32)
-        if self.augmentations:
-            batch["augment"] = rng.uniform(0, 1, (len(index), 3, diffaugment.PARAMETERS)).astype(np.float32)
+            low = tf.repeat(tf.repeat(tf.nn.avg_pool2d(images, 2, 2, "VALID"), 2, axis=1), 2, axis=2)
+            alpha = draws["alpha"][:, None, None, None]
+            images = (1 - alpha) * low + alpha * images
+        batch["image"] = images
         return batch
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:

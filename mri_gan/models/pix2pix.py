@@ -31,7 +31,7 @@ Two tasks share one step:
 - imputation (``--target any``): the input is the four sequences with the missing ones zeroed
   plus four availability planes, the output is the four sequences. Each training example hides
   1-3 of the sequences it has (as many as leave at least one; the count drawn with the relative
-  ``hide_weights``) drawn from the step's rng; the L1 term and the synthesized part of D's fake
+  ``hide_weights``) drawn from the step's random numbers; the L1 term and the synthesized part of D's fake
   input cover the hidden channels only (the given ones are passed through). At inference it
   fills whichever sequences are missing.
 """
@@ -306,26 +306,39 @@ class PatchDiscriminator(keras.Model):
                 "patch_layers": self.patch_layers}
 
 
-def hide_sequences(available: np.ndarray, rng: np.random.Generator, weights=(1.0, 1.0, 1.0)) -> np.ndarray:
-    """[N, 4] bool: per example, 1 to min(3, available - 1) of its available sequences to hide,
+def hidden_sequences(available: tf.Tensor, count_draw: tf.Tensor, order_draw: tf.Tensor,
+                     weights=(1.0, 1.0, 1.0)) -> tf.Tensor:
+    """[N, 4] bool: per example, 1 to min(3, available - 1) of its ``available`` sequences to hide,
     the count drawn with relative ``weights`` (of 1, 2, 3; renormalised over the feasible counts,
-    uniform where those all weigh 0)."""
-    hidden = np.zeros_like(available, bool)
-    weights = np.asarray(weights, np.float64)
-    for i, have in enumerate(available):
-        present = np.flatnonzero(have)
-        w = weights[:min(3, len(present) - 1)]
-        w = w if w.sum() > 0 else np.ones_like(w)
-        k = rng.choice(len(w), p=w / w.sum()) + 1
-        hidden[i, rng.choice(present, k, replace=False)] = True
-    return hidden
+    uniform where those all weigh 0) by ``count_draw`` ([N] uniform in [0, 1)), which ones by
+    ``order_draw`` ([N, 4] uniform: the available ones with the lowest draws)."""
+    available = tf.cast(available, tf.bool)
+    most = tf.minimum(3, tf.reduce_sum(tf.cast(available, tf.int32), axis=1) - 1)
+    feasible = tf.range(1, 4)[None, :] <= most[:, None]
+    w = tf.where(feasible, tf.constant(weights, tf.float32)[None, :], 0.0)
+    w = tf.where(tf.reduce_sum(w, axis=1, keepdims=True) > 0, w, tf.cast(feasible, tf.float32))
+    cumulative = tf.cumsum(w, axis=1)
+    count = 1 + tf.reduce_sum(tf.cast(cumulative <= count_draw[:, None] * cumulative[:, -1:], tf.int32), axis=1)
+    last = 3 - tf.argmax(tf.cast(tf.reverse(w > 0, [1]), tf.int32), axis=1, output_type=tf.int32)
+    count = tf.minimum(count, last)          # a draw rounded up to the total stays on a weighted count
+    rank = tf.argsort(tf.argsort(tf.where(available, order_draw, 2.0), axis=1), axis=1)
+    return available & (rank < count[:, None])
 
 
-def imputation_input(images: np.ndarray, given: np.ndarray) -> np.ndarray:
+def hide_sequences(available: np.ndarray, rng: np.random.Generator, weights=(1.0, 1.0, 1.0)) -> np.ndarray:
+    """:func:`hidden_sequences` of NumPy ``available`` with its draws from ``rng``."""
+    seed = tf.constant(rng.integers(0, 2 ** 62, 2), tf.int64)
+    count, order = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    n = len(available)
+    return hidden_sequences(available, tf.random.stateless_uniform([n], count),
+                            tf.random.stateless_uniform([n, len(SEQUENCES)], order), weights).numpy()
+
+
+def imputation_input(images, given) -> tf.Tensor:
     """[N, H, W, 4] images and [N, 4] given flags -> [N, H, W, 8]: given images (others 0) and flags."""
-    g = given.astype(np.float32)[:, None, None, :]
-    planes = np.broadcast_to(g, images.shape)
-    return np.concatenate([images * g, planes], axis=-1).astype(np.float32)
+    images = tf.convert_to_tensor(images, tf.float32)
+    g = tf.cast(given, tf.float32)[:, None, None, :]
+    return tf.concat([images * g, tf.broadcast_to(g, tf.shape(images))], axis=-1)
 
 
 class Pix2Pix(GANTask):
@@ -436,17 +449,29 @@ class Pix2Pix(GANTask):
             return data.available.sum(axis=1) >= 2
         return data.has(self.sources + [self.target])
 
-    def make_batch(self, data: SliceSet, index: np.ndarray, rng: np.random.Generator, step: int = 0) -> dict:
-        lesion = data.tumor_mask[index][..., None].astype(np.float32)
+    def source(self, data: SliceSet) -> dict[str, np.ndarray]:
+        return {"images": data.images, "available": data.available, "lesion": data.tumor_mask}
+
+    def draw(self, seed, step, n: int, segment: int = 0) -> dict:
+        geometry, count, order = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
+        draws = self.geometry_draws(geometry, n)
         if self.imputation:
-            images, lesion = self.warped(rng, *self.mirrored(rng, data.images[index], lesion))
-            hidden = hide_sequences(data.available[index], rng, self.cfg.hide_weights)
-            given = data.available[index] & ~hidden
-            return {"cond": imputation_input(images, given), "target": images,
-                    "weight": hidden.astype(np.float32), "lesion": lesion}
-        cond, target, lesion = self.warped(rng, *self.mirrored(rng, data.channels(self.sources, index),
-                                                               data.channels([self.target], index), lesion))
-        return {"cond": cond, "target": target, "weight": np.ones((len(index), 1), np.float32),
+            draws["hide_count"] = tf.random.stateless_uniform([n], count)
+            draws["hide_order"] = tf.random.stateless_uniform([n, len(SEQUENCES)], order)
+        return draws
+
+    def assemble(self, source, index, draws, segment: int = 0) -> dict:
+        images = tf.gather(source["images"], index)
+        lesion = tf.cast(tf.gather(source["lesion"], index), tf.float32)[..., None]
+        if self.imputation:
+            images, lesion = self.transformed(draws, images, lesion)
+            available = tf.gather(source["available"], index)
+            hidden = hidden_sequences(available, draws["hide_count"], draws["hide_order"], self.cfg.hide_weights)
+            return {"cond": imputation_input(images, available & ~hidden), "target": images,
+                    "weight": tf.cast(hidden, tf.float32), "lesion": lesion}
+        pair = tf.gather(images, [SEQUENCES.index(s) for s in self.sources + [self.target]], axis=3)
+        pair, lesion = self.transformed(draws, pair, lesion)
+        return {"cond": pair[..., :-1], "target": pair[..., -1:], "weight": tf.ones([tf.shape(index)[0], 1]),
                 "lesion": lesion}
 
     # -- the step --------------------------------------------------------------------------

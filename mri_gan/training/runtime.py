@@ -35,8 +35,9 @@ def source_version() -> dict:
     return {"git_commit": commit, "git_modified": None if changes is None else bool(changes)}
 
 
-def record(strategy, precision: str, from_step: int) -> dict:
-    """This session's entry: where it ran (a tf.distribute strategy) and with what software."""
+def record(strategy, precision: str, from_step: int, precision_setting: str | None = None) -> dict:
+    """This session's entry: where it ran (a tf.distribute strategy), in which precision policy
+    (and the config's setting it was resolved from, e.g. auto) and with what software."""
     import keras
     import tensorflow as tf
 
@@ -50,6 +51,7 @@ def record(strategy, precision: str, from_step: int) -> dict:
     return {"from_step": from_step, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "strategy": strategy_name(strategy), "replicas": int(strategy.num_replicas_in_sync),
             "workers": worker_count(strategy), "devices": devices, "precision": precision,
+            "precision_setting": precision_setting or precision,
             "versions": {"mri_gan": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
                          "python": platform.python_version(), **source_version()}}
 

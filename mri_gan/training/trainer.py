@@ -1,10 +1,11 @@
 """The training loop shared by every model family.
 
 One ``tf.function`` wraps ``strategy.run(task.replica_step)`` and reduces its logs. Batches are
-made on the host, deterministically from (seed, step): the order of examples is a permutation
-per epoch and every random draw of a step (noise, hidden sequences) comes from a generator
-seeded by the step. The step counter in the checkpoint is therefore the whole random state, and
-``--resume`` continues exactly where a run stopped.
+built in the graph, deterministically from (seed, step) (mri_gan.data.pipeline): the order of
+examples is a permutation per epoch and every random draw of a step (noise, flips, warps, hidden
+sequences) comes from stateless random ops seeded by the step. The step counter in the
+checkpoint is therefore the whole random state, and ``--resume`` continues exactly where a run
+stopped.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from tqdm import tqdm
 from mri_gan import allocator, notices
 from mri_gan.atomic import atomic_file
 from mri_gan.config import TrainConfig, differences
-from mri_gan.data import slice_set, split as splits
+from mri_gan.data import pipeline, slice_set, split as splits
 from mri_gan.data.file_access import os_reason
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
 from mri_gan.models import task_class
-from mri_gan.training import checkpoints, runtime
+from mri_gan.training import checkpoints, precision, runtime
 from mri_gan.training.distribute import is_chief, make_strategy, per_replica_batch
 
 
@@ -133,37 +134,17 @@ class Trainer:
         return self.run_dir, missing[-1] if missing else None
 
     # -- data feeding ------------------------------------------------------------------------
-    def _indices(self, offset: int, count: int, train_index: np.ndarray) -> np.ndarray:
-        """Examples [offset, offset + count) of the endless stream of per-epoch permutations."""
-        n = len(train_index)
-        out = []
-        while count > 0:
-            epoch, position = divmod(offset, n)
-            order = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
-            take = min(count, n - position)
-            out.append(train_index[order[position:position + take]])
-            offset, count = offset + take, count - take
-        return np.concatenate(out)
-
     def _dataset(self, task, data, train_index, steps: range, batch: int, offset: int):
         """Distributed dataset of the steps in ``steps`` (global batch ``batch``), whose first
-        example is number ``offset`` of the stream."""
+        example is number ``offset`` of the stream; each input pipeline builds its replicas' rows."""
         b = per_replica_batch(batch, self.strategy)
-        spec = {k: tf.TensorSpec([b, *v.shape[1:]], v.dtype) for k, v in task.batch_spec(steps.start).items()}
-        seed = self.cfg.seed
+        source = task.source(data)
 
         def dataset_fn(ctx: tf.distribute.InputContext):
             per_worker = self.strategy.num_replicas_in_sync // ctx.num_input_pipelines
             first = ctx.input_pipeline_id * per_worker
-
-            def batches():
-                for k, step in enumerate(steps):
-                    index = self._indices(offset + k * batch, batch, train_index)
-                    arrays = task.make_batch(data, index, np.random.default_rng([seed, 1, step]), step)
-                    for r in range(first, first + per_worker):
-                        yield {key: v[r * b:(r + 1) * b] for key, v in arrays.items()}
-
-            return tf.data.Dataset.from_generator(batches, output_signature=spec).prefetch(2)
+            return pipeline.training_batches(task, source, train_index, steps, batch, offset, self.cfg.seed,
+                                             range(first, first + per_worker), b)
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -221,7 +202,8 @@ class Trainer:
 
         out, created = self._make_dir()
         try:  # a failure before the first step leaves no half-made run and a resumed run unchanged
-            keras.mixed_precision.set_global_policy(cfg.precision)
+            self.policy = precision.resolve(cfg.precision)   # what auto means on this machine
+            keras.mixed_precision.set_global_policy(self.policy)
             keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
             with self.strategy.scope():
                 task.build()
@@ -257,7 +239,7 @@ class Trainer:
                    unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
         last: dict = {}
         seen = 0  # examples of the stream consumed before the current segment
-        tick, tick_images = time.perf_counter(), 0
+        tick, tick_images, waited = time.perf_counter(), 0, 0.0  # waited: seconds in next(iterator)
         try:
             for seg_start, seg_end, batch in segments:
                 steps = range(max(start, seg_start), min(seg_end, total))
@@ -268,8 +250,10 @@ class Trainer:
                 train_step = self._step_function(task, batch)
                 iterator = iter(self._dataset(task, data, train_index, steps, batch, offset))
                 for step in steps:
+                    before = time.perf_counter()
                     inputs = next(iterator)
-                    if step == steps.start:  # the dataset has just reset glibc's trim threshold
+                    waited += time.perf_counter() - before
+                    if step == steps.start:  # the dataset's first iterator may reset glibc's trim threshold
                         allocator.reassert()
                     logs = {k: float(v) for k, v in train_step(inputs).items()}
                     bad = [k for k, v in logs.items() if not np.isfinite(v)]
@@ -288,8 +272,9 @@ class Trainer:
                     if done % cfg.log_every == 0 or done == total:
                         now = time.perf_counter()
                         entry = {"images_per_s": round(tick_images / max(now - tick, 1e-9), 2),
+                                 "input_wait": round(waited / max(now - tick, 1e-9), 6),
                                  **{k: round(v, 6) for k, v in logs.items()}}
-                        tick, tick_images = now, 0
+                        tick, tick_images, waited = now, 0, 0.0
                         bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
                     if cfg.val_every and (done % cfg.val_every == 0 or done == total):
                         entry.update(task.validate(val_data))
@@ -328,7 +313,7 @@ class Trainer:
         except (OSError, ValueError):  # none yet, or unreadable: it is rewritten whole below
             earlier = []
         sessions = [e for e in earlier if e["from_step"] < start]
-        sessions.append(runtime.record(self.strategy, self.cfg.precision, start))
+        sessions.append(runtime.record(self.strategy, self.policy, start, self.cfg.precision))
         meta["runtime"] = sessions
         with atomic_file(path, overwrite=True) as tmp:
             tmp.write_text(json.dumps(meta, indent=1) + "\n")
