@@ -19,7 +19,7 @@ def shown(on: bool = True):
         _on = previous
 
 
-def bar(desc: str, total: int | None = None, unit: str = " steps"):
+def bar(desc: str, total: int | None = None, unit: str = "step"):
     """A tqdm bar, disabled outside ``shown()``; cleared when done."""
     from tqdm import tqdm
 

@@ -82,7 +82,7 @@ def test_every_comparison_below_a_baseline_is_a_line():
     assert _lines({"p": m}) == [
         "p | SSIM | the model's 0.41 is below the trivial baseline identity (0.63): here it does worse than "
         "copying or mapping an input",
-        "p | flair TUMOUR PSNR | the model's 17.2 is below the trivial baseline linear t2 (19.5): here it does "
+        "p | flair tumour PSNR | the model's 17.2 is below the trivial baseline linear t2 (19.5): here it does "
         "worse than copying or mapping an input",
         "p | SSIM with style | the model's 0.41 is below the trivial baseline identity (0.63): here it does worse "
         "than copying or mapping an input"]

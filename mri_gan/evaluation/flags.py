@@ -70,11 +70,16 @@ def _downstream(name: str, label: str, down: dict | None) -> list[dict]:
     return out
 
 
+def _metric(name: str) -> str:
+    """'tumour ssim' -> 'tumour SSIM'."""
+    return " ".join(w.upper() if w in ("ssim", "psnr", "mae", "nmse") else w for w in name.split())
+
+
 def _below_baseline(name: str, m: dict) -> list[dict]:
     paired = m.get("paired") or {}
     styled = lookup(m, "with_style", "paired") or {}
     rows = list(paired.get("below_baseline", [])) + [dict(f, style=True) for f in styled.get("below_baseline", [])]
-    return [_flag(name, f"{f['target'] + ' ' if f.get('target') else ''}{f['metric'].upper()}"
+    return [_flag(name, f"{f['target'] + ' ' if f.get('target') else ''}{_metric(f['metric'])}"
                         f"{' with style' if f.get('style') else ''}",
                   f"the model's {fmt(f['model'])} is below the trivial baseline {f['baseline']} "
                   f"({fmt(f['baseline_value'])}): here it does worse than copying or mapping an input")

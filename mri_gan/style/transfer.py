@@ -195,7 +195,7 @@ class StyleTransfer:
     def _run_adam(self, content, content_targets, style_grams, steps):
         step, image = self.adam_step(content, content_targets, style_grams)
         history = {n: [] for n in LOSS_NAMES}
-        with progress.bar(f"style transfer ({len(content)} images)", steps, " iterations") as shown:
+        with progress.bar(f"style transfer ({len(content)} images)", steps, "iteration") as shown:
             for _ in range(steps):
                 for n, v in step().items():
                     history[n].append(v.numpy())
