@@ -11,7 +11,7 @@ export PYTHONHASHSEED ?= 0
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# set-up once (about 2.5 GB in .venv; minutes, mostly downloading TensorFlow): pip shows each package
+# set-up once (about 3 GB in .venv; minutes, mostly downloading TensorFlow): pip shows each package
 $(STAMP): $(PY) requirements.txt setup.cfg
 	@echo "set-up 1/3: upgrading pip in $(VENV)"
 	$(PY) -m pip install --quiet --upgrade pip
