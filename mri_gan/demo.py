@@ -138,7 +138,8 @@ def _fill_phantom(out: Path, budget: DemoBudget, log, progress: bool):
                f"sequence ({', '.join(made)}) its synthesis and its uncertainty (standard deviation over "
                f"{budget.fill_samples} test-time draws); axial, coronal and sagittal views through the centre "
                f"of the voxels brighter than twice the brain median in {'flair' if 'flair' in given else 't2'} "
-               f"(the brain's centre where there are none)")
+               f"(the brain's centre where there are none); each row in its own colour scale, its bar at the right "
+               "(the top colour: the row's 99.5th percentile and above)")
     return Picture("fill_qc", out / "fill" / "qc.png", "Filling missing sequences with the shipped model",
                    text, caption)
 

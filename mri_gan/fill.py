@@ -11,10 +11,11 @@ output folder, renamed when complete.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from mri_gan.atomic import atomic_folder, check
 from mri_gan.data.brats import axial_slices, load_case, split_name
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
-from mri_gan.synthesis import BATCH, SAMPLES, Translator, parse_inputs, synthesize_volume, write_nifti
+from mri_gan.synthesis import BATCH, SAMPLES, Translator, parse_inputs, synthesize_volume, ticking, write_nifti
 
 UNCERTAINTY_DEFINITION = ("standard deviation over the test-time draws (the prediction, its left-right "
                           "mirror, and draws with the model's dropout on where it has dropout), per "
@@ -54,19 +55,6 @@ def fillable(translator: Translator, given: list[str]) -> list[str]:
     return [target]
 
 
-def ticking(translator: Translator, tick) -> Translator:
-    """``translator`` calling ``tick()`` after each batch of slices it translates."""
-    def wrap(translate):
-        def call(*args):
-            out = translate(*args)
-            tick()
-            return out
-        return call
-
-    return dataclasses.replace(translator, translate=wrap(translator.translate),
-                               sample=None if translator.sample is None else wrap(translator.sample))
-
-
 def model_record(task, run) -> dict:
     """What fill.json says of the model besides its name: the ``--run`` given, the checkpoint (or
     weights file) loaded and, for a shipped model, its ``shipped`` record (name, version, origin)."""
@@ -89,24 +77,45 @@ def qc_view_centre(volumes: dict[str, np.ndarray], mask: np.ndarray) -> tuple[in
     return tuple(int(v) for v in np.median(points, axis=0))
 
 
-def qc_picture(rows: list[tuple[str, np.ndarray, str]], centre: tuple[int, int, int], path: Path) -> None:
-    """One row per (title, axial-slice volume, colour map): axial, coronal and sagittal views
-    through ``centre``."""
+class QcRow(NamedTuple):
+    """One row of qc.png: its title, the volume (axial-slice order), colour map and colour-bar label."""
+
+    title: str
+    volume: np.ndarray
+    cmap: str
+    scale: str
+
+
+def qc_figure(rows: list[QcRow], centre: tuple[int, int, int]):
+    """The QC figure: one row per ``QcRow``, its axial, coronal and sagittal views through
+    ``centre`` in one colour scale (0 to the row's 99.5th percentile of non-zero voxels, brighter
+    voxels at the top colour) with its colour bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     k, r, c = centre
-    fig, axes = plt.subplots(len(rows), 3, figsize=(7.5, 2.5 * len(rows)), squeeze=False)
-    for ax_row, (title, vol, cmap) in zip(axes, rows):
+    fig, axes = plt.subplots(len(rows), 3, figsize=(8.5, 2.5 * len(rows)), squeeze=False, layout="constrained")
+    for ax_row, row in zip(axes, rows):
+        vol = row.volume
         top = float(np.percentile(vol[vol > 0], 99.5)) if (vol > 0).any() else 1.0
         for ax, (view, image) in zip(ax_row, (("axial", vol[k]), ("coronal", vol[::-1, r, :]),
                                                ("sagittal", vol[::-1, :, c]))):
-            ax.imshow(image, cmap=cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
-            ax.set_title(f"{title}: {view}", fontsize=8)
+            shown = ax.imshow(image, cmap=row.cmap, vmin=0.0, vmax=top, aspect="auto", interpolation="nearest")
+            ax.set_title(f"{row.title}: {view}", fontsize=8)
             ax.axis("off")
-    fig.tight_layout()
+        bar = fig.colorbar(shown, ax=list(ax_row), extend="max", shrink=0.9)
+        bar.set_label(row.scale, fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+    return fig
+
+
+def qc_picture(rows: list[QcRow], centre: tuple[int, int, int], path: Path) -> None:
+    """``qc_figure`` saved as ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = qc_figure(rows, centre)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -152,19 +161,21 @@ def fill(inputs: list[str], out, translator: Translator, uncertainty: bool = Tru
             write_nifti(result.volume, image, tmp / f"{case}_{seq}.nii.gz", description)
             entry = {"sequence": seq, "file": f"{case}_{seq}.nii.gz", "reference": result.reference,
                      "bounds": [lo, hi], "slices": result.slices}
-            shown.append((f"{seq} (synthesized)", result.volume, "gray"))
+            shown.append(QcRow(f"{seq} (synthesized)", result.volume, "gray",
+                               f"intensity ({result.reference}'s units)"))
             if result.spread is not None:
                 write_nifti(result.spread, image, tmp / f"{case}_{seq}_uncertainty.nii.gz",
                             f"mri_gan {translator.name}: {seq} uncertainty (sd of {samples} draws)")
                 entry["uncertainty"] = f"{case}_{seq}_uncertainty.nii.gz"
-                shown.append((f"{seq} uncertainty", result.spread, "magma"))
+                shown.append(QcRow(f"{seq} uncertainty (sd)", result.spread, "magma",
+                                   f"sd of {samples} draws ({result.reference}'s units)"))
             entry["seconds"] = round(time.perf_counter() - start, 2)
             record["synthesized"].append(entry)
             mask = result.mask
-        axial = lambda v: axial_slices(v, image.affine)  # noqa: E731
+        axial = functools.partial(axial_slices, affine=image.affine)
         centre = qc_view_centre({s: axial(v) for s, v in volumes.items()}, axial(mask))
-        qc_picture([(f"{s} (given)", axial(volumes[s]), "gray") for s in given]
-                   + [(title, axial(v), cmap) for title, v, cmap in shown], centre, tmp / "qc.png")
+        qc_picture([QcRow(f"{s} (given)", axial(volumes[s]), "gray", "intensity (the file's units)") for s in given]
+                   + [row._replace(volume=axial(row.volume)) for row in shown], centre, tmp / "qc.png")
         record.update(qc="qc.png", samples=samples if uncertainty else 0,
                       uncertainty=UNCERTAINTY_DEFINITION if uncertainty else None,
                       inputs={s: str(p) for s, p in files.items()})

@@ -1,5 +1,6 @@
-"""Progress bars for long inner loops (classifier training, style refinement), shown only inside
-``shown()``: the demo turns them on; library calls and tests stay silent."""
+"""Progress bars for long inner loops (predictions, feature activations, classifier training,
+style refinement), shown only inside ``shown()``: the demo, `mri-gan evaluate` and `mri-gan report`
+turn them on; library calls and tests stay silent."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ mean image; 8-bit / 255 with a head mask for runs that recorded none), PNG outpu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -86,6 +86,19 @@ def task_translator(task) -> Translator:
     return Translator(task.translate, task.cfg.image_size, single, name,
                       None if task.imputation else list(task.sources), task.meta.get("preprocessing"), sample,
                       None if task.imputation else task.target)
+
+
+def ticking(translator: Translator, tick) -> Translator:
+    """``translator`` calling ``tick()`` after each batch of slices it translates."""
+    def wrap(translate):
+        def call(*args):
+            out = translate(*args)
+            tick()
+            return out
+        return call
+
+    return replace(translator, translate=wrap(translator.translate),
+                   sample=None if translator.sample is None else wrap(translator.sample))
 
 
 # ----------------------------------------------------------------------------- inputs

@@ -90,3 +90,25 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(cli, impute_run, case, tmp
     proc = cli("fill", case / "ph-004_t1.nii.gz", case / "ph-004_flair.nii.gz", "--run", impute_run,
                "--out", out, "--samples", "2", "--json", check=0)
     assert json.loads(proc.stdout)["samples"] == 2 and (out / "ph-004_t2_uncertainty.nii.gz").is_file()
+
+
+def test_qc_rows_have_true_titles_and_each_a_colour_scale(impute_run, case, tmp_path, monkeypatch):
+    import mri_gan.fill as fill_module
+
+    drawn = []
+    monkeypatch.setattr(fill_module, "qc_picture", lambda rows, centre, path: drawn.append((rows, centre)))
+    translator = task_translator(load_task(impute_run))
+    fill([str(partial(case, tmp_path, ("t1", "t2", "flair")))], tmp_path / "out", translator, samples=3)
+    rows, centre = drawn[0]
+    assert [r.title for r in rows] == ["t1 (given)", "t2 (given)", "flair (given)", "t1ce (synthesized)",
+                                       "t1ce uncertainty (sd)"]
+    assert rows[-1].scale == "sd of 3 draws (t1's units)" and rows[-1].cmap != "gray"
+    fig = fill_module.qc_figure(rows, centre)
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [b.get_ylabel() for b in bars] == [r.scale for r in rows]
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert len(panels) == 3 * len(rows) and panels[-3].get_title() == "t1ce uncertainty (sd): axial"
+    spread = rows[-1].volume
+    shown = panels[-3].get_images()[0]
+    np.testing.assert_array_equal(shown.get_array(), spread[centre[0]])
+    assert shown.get_clim() == (0.0, pytest.approx(np.percentile(spread[spread > 0], 99.5)))

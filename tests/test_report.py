@@ -215,6 +215,10 @@ def test_evaluate_without_style_says_why(demo, tmp_path, capsys):
     assert doc["paired"]["ssim"] == json.loads(
         (out / "evaluate-pix2pix" / "metrics.json").read_text())["paired"]["ssim"]   # deterministic
     assert "Style transfer: not applied" in (target / "report.md").read_text()
+    assert "predicting flair (8 draws)" in capsys.readouterr().err          # progress on its inner loops
+    assert main(["evaluate", "--run", str(out / "pix2pix"), "--out", str(tmp_path / "quiet"), "--budget", "smoke",
+                 "--vgg-weights", "none", "--no-progress"]) == 0
+    assert "predicting" not in capsys.readouterr().err
 
 
 def _image_folder(root: Path) -> Path:

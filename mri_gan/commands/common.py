@@ -36,6 +36,8 @@ def add_evaluation_options(parser) -> None:
     parser.add_argument("--vgg-weights", default="auto", help=VGG_HELP)
     parser.add_argument("--seed", type=int, default=0, help="seed of sampling, style pairing and classifiers")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (predictions, features, classifiers, style transfer)")
 
 
 def command_line(name: str, args) -> str:

@@ -30,14 +30,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mri_gan import atomic
+    from mri_gan import atomic, progress
     from mri_gan.evaluation.evaluate import evaluate_run
     from mri_gan.evaluation.report import write_report
 
     atomic.check(args.out, args.overwrite, folder=True)
     command = command_line("evaluate", args)
-    ev = evaluate_run(args.run, args.data, args.stylized, args.feature_network, args.budget,
-                      args.vgg_weights, args.seed, command=command, checkpoint=args.checkpoint)
+    with progress.shown(not args.no_progress):
+        ev = evaluate_run(args.run, args.data, args.stylized, args.feature_network, args.budget,
+                          args.vgg_weights, args.seed, command=command, checkpoint=args.checkpoint)
     path = write_report([ev], args.out, command, overwrite=args.overwrite)
     for flag in ev.metrics.get("paired", {}).get("below_baseline", []):
         where = f"{flag['target']} " if flag.get("target") else ""

@@ -27,19 +27,20 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from mri_gan import atomic
+    from mri_gan import atomic, progress
     from mri_gan.evaluation.evaluate import evaluate_run
     from mri_gan.evaluation.report import is_evaluation, load_evaluations, write_report
 
     out = atomic.check(args.out, args.overwrite, folder=True)
     command = command_line("report", args)
     evals = []
-    for item in args.runs:
+    for i, item in enumerate(args.runs, 1):
         folder = Path(item)
         if is_evaluation(folder):
             evals += load_evaluations(folder)
-        else:
-            print(f"evaluating {folder} ...", flush=True)
+            continue
+        print(f"[{i}/{len(args.runs)}] evaluating {folder}", flush=True)
+        with progress.shown(not args.no_progress):
             evals.append(evaluate_run(folder, args.data, None, args.feature_network, args.budget,
                                       args.vgg_weights, args.seed, command=command))
     path = write_report(evals, out, command, overwrite=args.overwrite)

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mri_gan import progress
 from mri_gan.errors import UserError
 from mri_gan.evaluation import classifiers
 
@@ -97,7 +98,11 @@ def feature_activations(images, network, classifier=None, batch_size: int = 64) 
     """
     run = feature_network(network, classifier) if isinstance(network, str) else network
     x = _gray(images)
-    parts = [np.asarray(run(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    parts = []
+    with progress.bar(f"features of {len(x)} images", -(-len(x) // batch_size), "batch") as shown:
+        for i in range(0, len(x), batch_size):
+            parts.append(np.asarray(run(x[i:i + batch_size])))
+            shown.update()
     return np.concatenate(parts).astype(np.float64)
 
 

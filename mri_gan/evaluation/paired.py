@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mri_gan import synthesis
+from mri_gan import progress, synthesis
 from mri_gan.data import preprocess
 from mri_gan.data.records import SEQUENCES
 from mri_gan.data.slice_set import SliceSet
@@ -71,8 +71,11 @@ def _paired_parts(task, data: SliceSet, predict: bool = True, samples: int = 0) 
                     source=sub.channels(sources), mask=sub.brain_mask, subjects=sub.subjects,
                     lesion=sub.tumor_mask, slice_index=sub.slice_index)
         if predict:
-            pred01, spread = synthesis.predict_with_spread(synthesis.task_translator(task), sub.images,
-                                                           sub.available, seq, samples=samples)
+            batches = -(-len(rows) // synthesis.BATCH) * max(1, samples)
+            with progress.bar(f"predicting {seq} ({max(1, samples)} draws)", batches, "batch") as shown:
+                translator = synthesis.ticking(synthesis.task_translator(task), shown.update)
+                pred01, spread = synthesis.predict_with_spread(translator, sub.images, sub.available, seq,
+                                                               samples=samples)
             part["pred"] = preprocess.to_model_range(pred01)
             if spread is not None:
                 part["calibration"] = uncertainty.calibration(spread, pred01 - metrics.to_unit_range(part["target"]),
