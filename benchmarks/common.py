@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 #: set to 1, every benchmark runs at a tiny size: its figures are not measurements (tests)
 TINY_ENV = "MRI_GAN_BENCH_TINY"
 

@@ -14,8 +14,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from benchmarks.common import (matmul_peak_gflops, model_flops_per_call, peak_memory_mb, random_slices, rate_stats,
-                               report, timed, tiny)
+from benchmarks.common import (
+    matmul_peak_gflops,
+    model_flops_per_call,
+    peak_memory_mb,
+    random_slices,
+    rate_stats,
+    report,
+    timed,
+    tiny,
+)
 from mri_gan.config import resolve
 from mri_gan.models.pggan import PGGAN
 

@@ -18,6 +18,7 @@ from benchmarks.common import (
     rate_stats,
     report,
     timed,
+    tiny,
     write_case,
 )
 from mri_gan.quiet import import_tensorflow

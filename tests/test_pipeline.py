@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import make_slices
+
 from mri_gan.config import resolve
 from mri_gan.data.pipeline import stream_index, training_batches
 from mri_gan.models.pix2pix import Pix2Pix, hidden_sequences

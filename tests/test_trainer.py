@@ -4,12 +4,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, make_slices
+
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.inference import load_task
@@ -61,7 +60,7 @@ def test_exact_resume(tmp_path, data):
     two.fit()
     for a, b in zip(weights(one.task), weights(two.task)):
         np.testing.assert_allclose(a, b, atol=1e-5)
-    steps = [json.loads(l)["step"] for l in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
     sessions = json.loads((tmp_path / "b" / "model.json").read_text())["runtime"]
     assert [s["from_step"] for s in sessions] == [0, 2] and "; resumed at step 2: " in describe(sessions)

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from mri_gan import allocator, notices
 from mri_gan.atomic import atomic_file
 from mri_gan.config import TrainConfig, differences
-from mri_gan.data import pipeline, slice_set, split as splits
+from mri_gan.data import pipeline, slice_set
+from mri_gan.data import split as splits
 from mri_gan.data.file_access import os_reason
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
