@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from mri_gan.config import TrainConfig
-from mri_gan.data.records import SEQUENCES, canonical_sequence
+from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
+from mri_gan.translate_checks import check_translate
 
 METADATA = Path("assets") / "metadata.json"
 #: rows per signature call
@@ -142,25 +143,13 @@ class ExportedTranslator(Exported):
         """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where
         missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1], as
         ``Pix2Pix.translate`` does in-process."""
-        target = canonical_sequence(target, "--target")
-        images = np.asarray(images, np.float32)
-        have = np.broadcast_to(np.asarray(available, bool), (len(images), len(SEQUENCES)))
-        t = SEQUENCES.index(target)
+        x = check_translate(self, images, available, target)
         if self.imputation:
-            given = have.copy()
-            given[:, t] = False
-            if not given.any(axis=1).all():
-                raise UserError("--input", f"imputing {target} needs at least one other sequence")
-            return self.impute(images, given)[..., t]
-        if target != self.target:
-            raise UserError("--target", f"this model synthesizes {self.target}, not {target}")
-        lacking = [s for s in self.sources if not have[:, SEQUENCES.index(s)].all()]
-        if lacking:
-            raise UserError("--input", f"this model needs {', '.join(self.sources)}; missing: {', '.join(lacking)}")
-        source = images[..., [SEQUENCES.index(s) for s in self.sources]]
+            return self.impute(x.images, x.given)[..., x.target]
+        source = x.images[..., x.channels]
         out = [self.call("serving_default", source=source[i:i + BATCH])["image"][..., 0]
                for i in range(0, len(source), BATCH)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(images.shape[:3], np.float32)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(x.images.shape[:3], np.float32)
 
 
 def read_metadata(path) -> tuple[Path, dict]:

@@ -528,28 +528,17 @@ class Pix2Pix(GANTask):
         draw with the generator's dropout on (for uncertainty), else its prediction.
 
         Translation needs its source sequences; imputation uses every available one but the target."""
-        target = canonical_sequence(target, "--target")
-        images = np.asarray(images, np.float32)
-        have = np.broadcast_to(np.asarray(available, bool), (len(images), len(SEQUENCES)))
-        t = SEQUENCES.index(target)
+        from mri_gan.translate_checks import check_translate
+
+        x = check_translate(self, images, available, target)
         if self.imputation:
-            given = have.copy()
-            given[:, t] = False
-            if not given.any(axis=1).all():
-                raise UserError("--input", f"imputing {target} needs at least one other sequence")
-            cond, channel = imputation_input(images, given), t
+            cond, channel = imputation_input(x.images, x.given), x.target
         else:
-            if target != self.target:
-                raise UserError("--target", f"this model synthesizes {self.target}, not {target}")
-            lacking = [s for s in self.sources if not have[:, SEQUENCES.index(s)].all()]
-            if lacking:
-                raise UserError("--input", f"this model needs {', '.join(self.sources)}; "
-                                           f"missing: {', '.join(lacking)}")
-            cond, channel = images[..., [SEQUENCES.index(s) for s in self.sources]], 0
+            cond, channel = x.images[..., x.channels], 0
         predict = self._sample if sample else self._predict
         out = [predict(tf.constant(cond[i:i + INFER_BATCH])).numpy()[..., channel]
                for i in range(0, len(cond), INFER_BATCH)]
-        return np.concatenate(out).astype(np.float32) if out else np.zeros(images.shape[:3], np.float32)
+        return np.concatenate(out).astype(np.float32) if out else np.zeros(x.images.shape[:3], np.float32)
 
     def _pairs(self, data: SliceSet):
         """(target sequence, slice rows) of every validation question the data can answer:
