@@ -20,8 +20,8 @@ import shutil
 import socket
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mri_gan.errors import UserError
 

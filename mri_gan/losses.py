@@ -6,10 +6,14 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def _flat(x: tf.Tensor) -> tf.Tensor:
+    """[N, ...] -> [N, everything else]."""
+    return tf.reshape(x, [tf.shape(x)[0], -1])
+
+
 def _per_example_mean(x: tf.Tensor) -> tf.Tensor:
     """Average over every axis but the batch axis (PatchGAN maps -> one value per example)."""
-    x = tf.cast(x, tf.float32)
-    return tf.reduce_mean(tf.reshape(x, [tf.shape(x)[0], -1]), axis=1)
+    return tf.reduce_mean(_flat(tf.cast(x, tf.float32)), axis=1)
 
 
 def bce_logits(target: float, logits: tf.Tensor) -> tf.Tensor:
@@ -45,8 +49,7 @@ def _weighted_mean(diff: tf.Tensor, weights: tf.Tensor | None) -> tf.Tensor:
     if weights is None:
         return _per_example_mean(diff)
     w = tf.cast(tf.broadcast_to(weights, tf.shape(diff)), tf.float32)
-    flat = lambda t: tf.reshape(t, [tf.shape(t)[0], -1])  # noqa: E731
-    return tf.reduce_sum(flat(diff * w), 1) / tf.maximum(tf.reduce_sum(flat(w), 1), 1.0)
+    return tf.reduce_sum(_flat(diff * w), 1) / tf.maximum(tf.reduce_sum(_flat(w), 1), 1.0)
 
 
 def ssim_loss(a: tf.Tensor, b: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:

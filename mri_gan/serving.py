@@ -72,7 +72,8 @@ class Exported:
         for key, spec in specs.items():
             value = np.asarray(inputs[key])
             want = spec.dtype.as_numpy_dtype
-            ok_kind = (value.dtype == want or (np.issubdtype(want, np.floating) and np.issubdtype(value.dtype, np.floating))
+            ok_kind = (value.dtype == want
+                       or (np.issubdtype(want, np.floating) and np.issubdtype(value.dtype, np.floating))
                        or (np.issubdtype(want, np.signedinteger) and np.issubdtype(value.dtype, np.integer)))
             if not ok_kind or not spec.shape.is_compatible_with(value.shape):
                 raise UserError(self.path, f"{name}: {key} must be {_describe(spec.shape, spec.dtype.name)}; "

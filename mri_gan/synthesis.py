@@ -28,20 +28,28 @@ mean image; 8-bit / 255 with a head mask for runs that recorded none), PNG outpu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 
 from mri_gan.atomic import atomic_file, atomic_folder, check
 from mri_gan.data import preprocess
-from mri_gan.data.brats import (axial_slices, brain_mask, find_case_files, is_nifti, load_case,
-                                load_volume, split_name, volume_from_axial)
+from mri_gan.data.brats import (
+    axial_slices,
+    brain_mask,
+    find_case_files,
+    is_nifti,
+    load_case,
+    load_volume,
+    split_name,
+    volume_from_axial,
+)
 from mri_gan.data.images import UnreadableFile, read_gray
-from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.reader import IMAGE_SUFFIXES
+from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.errors import UserError
 
 #: slices per call of ``translate``
@@ -80,7 +88,7 @@ def task_translator(task) -> Translator:
         raise UserError("--run", f"a {task.cfg.model} run cannot synthesize sequences; "
                                  "train pix2pix (--target SEQ or --target any)")
     single = None if task.imputation or len(task.sources) != 1 else task.sources[0]
-    name = (f"pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
+    name = ("pix2pix impute" if task.imputation else f"pix2pix {'+'.join(task.sources)}->{task.target}")
     sample = (lambda images, available, target: task.translate(images, available, target, sample=True)) \
         if getattr(task, "samples_dropout", False) else None
     return Translator(task.translate, task.cfg.image_size, single, name,
@@ -176,8 +184,9 @@ def translate_stack(translator: Translator, stack: np.ndarray, available: np.nda
     translate = translator.sample if draw >= 2 and translator.sample is not None else translator.translate
     stack = stack[:, :, ::-1] if mirror else stack
     available = np.asarray(available, bool)
-    have = (lambda i: available[i:i + batch]) if available.ndim == 2 else (lambda i: available)  # noqa: E731
-    out = [translate(stack[i:i + batch], have(i), target) for i in range(0, len(stack), batch)]
+    per_slice = available.ndim == 2
+    out = [translate(stack[i:i + batch], available[i:i + batch] if per_slice else available, target)
+           for i in range(0, len(stack), batch)]
     out = preprocess.from_model_range(np.concatenate(out)) if out else np.zeros(stack.shape[:3], np.float32)
     return out[:, :, ::-1] if mirror else out
 
@@ -359,7 +368,7 @@ def _read_slices(listing: dict[str, dict], names: list, preprocessing: dict) -> 
     units = []
     for name in names:
         read = []
-        for seq, files in listing.items():
+        for files in listing.values():
             try:
                 read.append(read_gray(files[name]))
             except UnreadableFile as err:

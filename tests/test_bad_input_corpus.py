@@ -23,13 +23,12 @@ import zlib
 import nibabel as nib
 import numpy as np
 import pytest
-
 from cli_checks import assert_one_line_error, disk_state, run_cli
 from make_data import dicom_series, gray_u8, volume, write_image, write_nifti
-from mri_gan.config import resolve
-from mri_gan.training.trainer import Trainer
 from test_bad_inputs import CASES, SOURCE_CASES
 
+from mri_gan.config import resolve
+from mri_gan.training.trainer import Trainer
 
 # ------------------------------------------------------------------------------ bad files
 
@@ -324,7 +323,8 @@ def _vgg_weights(folder):
 def _impute_run(t):
     """A folder that `load_run` takes for a pix2pix --target any run (config.json, model.json)."""
     (t / "run").mkdir()
-    resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"target": "any"}).save(t / "run" / "config.json")
+    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"target": "any"})
+    cfg.save(t / "run" / "config.json")
     _touch(t / "run" / "model.json").write_text("{}\n")
     return t / "run"
 
@@ -367,8 +367,10 @@ WRITERS = {
                  "exists and is not empty; pass --overwrite"),
     "balance": (lambda t: ["balance", "--run", t / "run", "--data", "phantom"], "out", _saved,
                 "exists and is not empty; pass --overwrite"),
-    "evaluate": (lambda t: ["evaluate", "--run", t / "run"], "out", _saved, "exists and is not empty; pass --overwrite"),
-    "report": (lambda t: ["report", "--runs", t / "run"], "out", _saved, "exists and is not empty; pass --overwrite"),
+    "evaluate": (lambda t: ["evaluate", "--run", t / "run"], "out", _saved,
+                 "exists and is not empty; pass --overwrite"),
+    "report": (lambda t: ["report", "--runs", t / "run"], "out", _saved,
+               "exists and is not empty; pass --overwrite"),
     "stylize": (lambda t: ["stylize", "--content", t / "c", "--style", t / "s"], "out", _saved,
                 "exists and is not empty; pass --overwrite"),
     "pretrain-vgg": (lambda t: ["pretrain-vgg", "--data", t / "nope", "--steps", "1"], "w", _vgg_weights,

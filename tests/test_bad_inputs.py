@@ -13,11 +13,11 @@ import io
 
 import numpy as np
 import pytest
+from cli_checks import assert_one_line_error, disk_state, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from cli_checks import assert_one_line_error, disk_state, run_cli
 from make_data import dicom_series, gray_u8, volume, write_image, write_nifti
+
 from mri_gan.cli import run
 from mri_gan.commands.data import run_inspect
 

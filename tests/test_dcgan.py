@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import assert_config_round_trip
+
 from mri_gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 
 

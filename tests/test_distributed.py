@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, make_slices
+
 from mri_gan.config import resolve
 from mri_gan.inference import load_task
 from mri_gan.training.trainer import Trainer
@@ -24,7 +24,7 @@ def weights(task):
 
 
 def steps_logged(run):
-    return [json.loads(l)["step"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.slow

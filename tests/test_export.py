@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, make_slices
+
 from mri_gan import export, serving
 from mri_gan.cli import main
 from mri_gan.config import resolve
@@ -219,7 +219,7 @@ def test_fresh_process_without_mri_gan_reproduces_outputs(built, data, tmp_path)
             assert np.mean(have != want) < 0.01, key
         else:
             assert np.abs(have - want).max() <= TOL, key
-    for i, (path, signature, _) in enumerate(plan):   # labels of serving_default and sample
+    for i, (path, _, _) in enumerate(plan):   # labels of serving_default and sample
         if f"{i}/label" in got:
             n = len(got[f"{i}/image"])
             task = built[Path(path).parent.name][1]
@@ -251,7 +251,7 @@ def test_serving_path_answers_and_refuses_bad_inputs(built, data):
            "rank": (x[0], r"source: expected shape \[N, 32, 32, 2\]; got \[32,32,2\]"),
            "size": (x[:, :16, :16], r"got \[5,16,16,2\]"),
            "range": (x * 255, r"source: float values must lie in \[-1, 1\]")}
-    for what, (value, message) in bad.items():
+    for value, message in bad.values():
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):
             serve_raw(folder, "serving_default", source=np.ascontiguousarray(value))
     with pytest.raises(tf.errors.InvalidArgumentError, match="to be float but uint8"):

@@ -1,13 +1,11 @@
 """Every walkthrough notebook runs top to bottom (with MRI_GAN_SMOKE=1: tiny settings)."""
 
-import os
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
-
 from conftest import ROOT
+from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 

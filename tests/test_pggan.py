@@ -7,14 +7,25 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import given, settings, strategies as st
-
 from conftest import assert_config_round_trip, make_slices
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.layers import minibatch_stddev
-from mri_gan.models.pggan import (PGGAN, EqualConv2D, EqualDense, PGGANDiscriminator, PGGANGenerator,
-                                  downsample, pixel_norm, upsample, upsample_bilinear, widths)
+from mri_gan.models.pggan import (
+    PGGAN,
+    EqualConv2D,
+    EqualDense,
+    PGGANDiscriminator,
+    PGGANGenerator,
+    downsample,
+    pixel_norm,
+    upsample,
+    upsample_bilinear,
+    widths,
+)
 from mri_gan.models.pggan_schedule import GrowthSchedule
 from mri_gan.training.trainer import Trainer
 

@@ -7,14 +7,20 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import assert_config_round_trip, make_slices
+
 from mri_gan import losses
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.evaluation.baselines import LinearMap
-from mri_gan.models.pix2pix import (AttentionGate, PatchDiscriminator, Pix2Pix, UNetGenerator,
-                                    hide_sequences, patch_receptive_field)
+from mri_gan.models.pix2pix import (
+    AttentionGate,
+    PatchDiscriminator,
+    Pix2Pix,
+    UNetGenerator,
+    hide_sequences,
+    patch_receptive_field,
+)
 
 
 @pytest.mark.parametrize("size,depth", [(128, 7), (256, 8)])

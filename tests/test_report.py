@@ -384,7 +384,9 @@ def test_samples_figure_puts_synthetic_rows_under_real_ones(tmp_path, monkeypatc
 
     drawn = []
     monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or path)
-    images = lambda n, value: np.full((n, 8, 8), value, np.float32)  # noqa: E731
+    def images(n, value):
+        return np.full((n, 8, 8), value, np.float32)
+
     run = {"run": {"model": "pggan"}}
     assert figures.fig_samples(Evaluation("g", run, {}, {"synthetic": images(8, 0)}), tmp_path / "a.png") is None
     ev = Evaluation("g", run, {}, {"real": images(8, 1), "synthetic": images(8, -1), "stylized": images(5, 0)})

@@ -178,9 +178,9 @@ def downstream(train_x, train_y, test_x, test_y, synthetic_x=None, synthetic_y=N
             raise UserError("downstream", f"mode {mode!r} needs synthetic images and labels")
         synthetic_x, synthetic_y = _images(synthetic_x), np.asarray(synthetic_y, np.int32)
     labels = [train_y, test_y] + ([synthetic_y] if mode != "real" else [])
-    if min(int(l.min()) for l in labels) < 0:
+    if min(int(y.min()) for y in labels) < 0:
         raise UserError("downstream", "every image needs a label (found -1, unlabelled)")
-    n_classes = int(max(int(l.max()) for l in labels)) + 1
+    n_classes = int(max(int(y.max()) for y in labels)) + 1
     present = np.unique(test_y)
     if len(present) < 2 or (n_classes > 2 and len(present) < n_classes):
         raise UserError("downstream", f"the test set holds classes {present.tolist()} only; "

@@ -281,6 +281,11 @@ def _inline(text: str) -> str:
     return "".join(out)
 
 
+def _md_cell(value) -> str:
+    """A Markdown table cell: the value as text, its pipes escaped."""
+    return str(value).replace("|", "\\|")
+
+
 def to_markdown(blocks: list, root: Path) -> str:
     lines = []
     for block in blocks:
@@ -293,9 +298,8 @@ def to_markdown(blocks: list, root: Path) -> str:
             lines += [f"- {item}" for item in block[1]] + [""]
         elif kind == "table":
             header, rows = block[1], block[2]
-            cell = lambda t: str(t).replace("|", "\\|")  # noqa: E731
-            lines += ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows] + [""]
+            lines += ["| " + " | ".join(_md_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows] + [""]
         elif kind == "fig":
             lines += [f"![{block[2]}]({block[1].relative_to(root).as_posix()})", "", f"*{block[2]}*", ""]
     return "\n".join(lines)
