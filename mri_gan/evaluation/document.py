@@ -84,6 +84,7 @@ def _paired_blocks(m: dict) -> list:
                            [_region_row(name, r) for name, r in
                             {"model": t, **(t.get("baselines") or {})}.items()]))
             blocks += _case_blocks(f"{seq}, per case", t.get("cases"))
+            blocks += _subject_blocks(seq, t)
     blocks += _case_blocks("per case", p.get("cases"))
     spreads = {seq: t["uncertainty"] for seq, t in (p.get("targets") or {}).items() if t.get("uncertainty")}
     if p.get("uncertainty"):
@@ -188,6 +189,26 @@ def _case_blocks(title: str, cases: dict | None) -> list:
                   "definition \"brasyn\" below):"),
             ("table", ["", "SSIM tumour", "SSIM healthy", "PSNR (dB)", "MSE"],
              [[name, *(fmt(r.get(k)) for k in keys)] for name, r in cases.items()])]
+
+
+def _subject_blocks(seq: str, t: dict) -> list:
+    """Per subject: the model's SSIM and PSNR beside the baseline best on that metric over all
+    subjects (which subject decides a mean), or nothing without baselines."""
+    baselines = t.get("baselines") or {}
+    if not baselines or len(t["per_subject"]) < 2:
+        return []
+    best = {k: max(baselines, key=lambda n: baselines[n][k]["mean"]) for k in ("ssim", "psnr")}
+    rows = []
+    for subject, r in t["per_subject"].items():
+        row = [subject]
+        for k in ("ssim", "psnr"):
+            b = baselines[best[k]]["per_subject"].get(subject, {}).get(k)
+            row += [fmt(r[k]), fmt(b), fmt(None if b is None else r[k] - b)]
+        rows.append(row)
+    return [("p", f"{seq} per subject, beside the best baseline on each metric ({best['ssim']} for SSIM, "
+                  f"{best['psnr']} for PSNR):"),
+            ("table", ["subject", "SSIM", "baseline SSIM", "margin", "PSNR (dB)", "baseline PSNR", "margin (dB)"],
+             rows)]
 
 
 def _region_row(name: str, r: dict) -> list:
