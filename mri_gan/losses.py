@@ -83,3 +83,26 @@ def wasserstein_g(fake_scores: tf.Tensor) -> tf.Tensor:
 def drift(real_scores: tf.Tensor) -> tf.Tensor:
     """PGGAN drift penalty per example: D(real)^2."""
     return _per_example_mean(tf.square(tf.cast(real_scores, tf.float32)))
+
+
+def _squared_input_gradient(critic, at: tf.Tensor) -> tf.Tensor:
+    """Per example, |grad critic|^2 with respect to ``at`` [N, ...] (the scores summed over the batch,
+    so each example's gradient is its own score's)."""
+    with tf.GradientTape() as tape:
+        tape.watch(at)
+        total = tf.reduce_sum(tf.cast(critic(at), tf.float32))
+    return tf.reduce_sum(tf.square(tape.gradient(total, at)), axis=list(range(1, at.shape.rank)))
+
+
+def wgan_gradient_penalty(critic, real: tf.Tensor, fake: tf.Tensor, mix: tf.Tensor) -> tf.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017) per example: (|grad critic| - 1)^2 at the interpolate
+    real + mix * (fake - real), ``mix`` [N] in [0, 1]; ``critic`` maps images to scores."""
+    real = tf.cast(real, tf.float32)
+    at = real + tf.reshape(tf.cast(mix, tf.float32), [-1] + [1] * (real.shape.rank - 1)) * (
+        tf.cast(fake, tf.float32) - real)
+    return tf.square(tf.sqrt(_squared_input_gradient(critic, at) + 1e-8) - 1.0)
+
+
+def r1_penalty(critic, real: tf.Tensor) -> tf.Tensor:
+    """R1 (Mescheder et al. 2018) per example: |grad critic|^2 / 2 at the reals."""
+    return 0.5 * _squared_input_gradient(critic, tf.cast(real, tf.float32))

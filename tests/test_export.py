@@ -24,7 +24,7 @@ from mri_gan.data.preprocess import to_uint8
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
 from mri_gan.inference import load_task
-from mri_gan.models.pix2pix import imputation_input
+from mri_gan.models.imputation import imputation_input
 from mri_gan.training.trainer import Trainer
 
 #: export name -> (model, config overrides); every one is a smoke run trained in-process

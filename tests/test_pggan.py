@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.models.layers import minibatch_stddev
-from mri_gan.models.pggan import (
-    PGGAN,
+from mri_gan.models.pggan import PGGAN
+from mri_gan.models.pggan_networks import (
     EqualConv2D,
     EqualDense,
     PGGANDiscriminator,

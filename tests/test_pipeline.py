@@ -9,7 +9,8 @@ from conftest import make_slices
 
 from mri_gan.config import resolve
 from mri_gan.data.pipeline import stream_index, training_batches
-from mri_gan.models.pix2pix import Pix2Pix, hidden_sequences
+from mri_gan.models.imputation import hidden_sequences
+from mri_gan.models.pix2pix import Pix2Pix
 from mri_gan.models.task import projective, warp_transforms
 
 

@@ -13,14 +13,10 @@ from mri_gan import losses
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.evaluation.baselines import LinearMap
-from mri_gan.models.pix2pix import (
-    AttentionGate,
-    PatchDiscriminator,
-    Pix2Pix,
-    UNetGenerator,
-    hide_sequences,
-    patch_receptive_field,
-)
+from mri_gan.models.imputation import hide_sequences
+from mri_gan.models.patchgan import PatchDiscriminator, patch_receptive_field
+from mri_gan.models.pix2pix import Pix2Pix
+from mri_gan.models.unet import AttentionGate, UNetGenerator
 
 
 @pytest.mark.parametrize("size,depth", [(128, 7), (256, 8)])

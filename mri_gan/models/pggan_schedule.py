@@ -56,7 +56,7 @@ class GrowthSchedule:
             raise ValueError("images_per_stage and batch_size must be positive, max_batch_size >= 0")
 
     @classmethod
-    def from_config(cls, cfg) -> "GrowthSchedule":
+    def from_config(cls, cfg) -> GrowthSchedule:
         return cls(cfg.start_size, cfg.image_size, cfg.images_per_stage, cfg.batch_size,
                    cfg.max_batch_size)
 
