@@ -16,6 +16,7 @@ import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -81,6 +82,30 @@ def _truncate_log(path: Path, step: int) -> None:
     if len(kept) != len(lines):
         with atomic_file(path, overwrite=True) as tmp:
             tmp.write_text("".join(line + "\n" for line in kept))
+
+
+@dataclass
+class _Run:
+    """What one ``Trainer.fit`` trains and writes, and the loop's running state."""
+
+    task: object
+    data: slice_set.SliceSet
+    train_index: np.ndarray
+    val_data: slice_set.SliceSet
+    out: Path                      # the folder this worker writes to
+    step: tf.Variable
+    epoch: tf.Variable
+    manager: tf.train.CheckpointManager
+    best_manager: tf.train.CheckpointManager
+    best: float                    # the best validation figure so far
+    start: int                     # the step training starts from
+    total: int                     # the step budget
+    writer: object = None
+    bar: object = None
+    last: dict = field(default_factory=dict)   # the last logged entry
+    tick: float = 0.0              # when throughput was last measured
+    tick_images: int = 0           # images trained since
+    waited: float = 0.0            # seconds in next(iterator) since
 
 
 class Trainer:
@@ -183,6 +208,37 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train to the budget; returns the last logged values. Raises TrainingStopped on NaN."""
+        run = self._set_up()
+        notices.release()  # the run is accepted: warnings about its data are due now
+        segments = run.task.segments(run.total)
+        run.writer = tf.summary.create_file_writer(str(run.out / "tensorboard"))
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        run.bar = tqdm(total=run.total, initial=run.start, disable=not (self.chief and self.progress),
+                       unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
+        run.tick = time.perf_counter()
+        seen = 0  # examples of the stream consumed before the current segment
+        try:
+            for seg_start, seg_end, batch in segments:
+                steps = range(max(run.start, seg_start), min(seg_end, run.total))
+                offset = seen + (steps.start - seg_start) * batch
+                seen += (seg_end - seg_start) * batch
+                if len(steps):
+                    self._segment(run, steps, batch, offset)
+        finally:
+            run.bar.close()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            run.writer.close()
+            keras.mixed_precision.set_global_policy("float32")
+            if not self.chief:
+                shutil.rmtree(run.out, ignore_errors=True)
+        self.task = run.task
+        return run.last
+
+    def _set_up(self) -> _Run:
+        """Check the run directory, split the data, build (or restore) the task and its checkpoint
+        managers, and write the run's config, split and model.json. A failure leaves no half-made
+        run and a resumed run unchanged."""
         cfg = self.cfg
         self._check_dir()
         data, preprocessing = (self._data, None) if self._data is not None else load_data(cfg)
@@ -202,7 +258,7 @@ class Trainer:
             task.fit_references(data.of_subjects(split["train"]), val_data)
 
         out, created = self._make_dir()
-        try:  # a failure before the first step leaves no half-made run and a resumed run unchanged
+        try:
             self.policy = precision.resolve(cfg.precision)   # what auto means on this machine
             keras.mixed_precision.set_global_policy(self.policy)
             keras.utils.set_random_seed(cfg.seed)  # initial weights, identical on every worker
@@ -229,82 +285,80 @@ class Trainer:
             if created is not None:
                 shutil.rmtree(created, ignore_errors=True)
             raise
-        notices.release()  # the run is accepted: warnings about its data are due now
+        total = cfg.steps if cfg.steps is not None else max(1, cfg.epochs * len(train_index) // self.batch)
+        return _Run(task, data, train_index, val_data, out, step_var, epoch_var, manager, best_manager,
+                    best, start, total)
 
-        n_train = len(train_index)
-        total = cfg.steps if cfg.steps is not None else max(1, cfg.epochs * n_train // self.batch)
-        segments = task.segments(total)
-        writer = tf.summary.create_file_writer(str(out / "tensorboard"))
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        bar = tqdm(total=total, initial=start, disable=not (self.chief and self.progress),
-                   unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
-        last: dict = {}
-        seen = 0  # examples of the stream consumed before the current segment
-        tick, tick_images, waited = time.perf_counter(), 0, 0.0  # waited: seconds in next(iterator)
-        try:
-            for seg_start, seg_end, batch in segments:
-                steps = range(max(start, seg_start), min(seg_end, total))
-                offset = seen + (steps.start - seg_start) * batch
-                seen += (seg_end - seg_start) * batch
-                if not len(steps):
-                    continue
-                train_step = self._step_function(task, batch)
-                iterator = iter(self._dataset(task, data, train_index, steps, batch, offset))
-                for step in steps:
-                    before = time.perf_counter()
-                    inputs = next(iterator)
-                    waited += time.perf_counter() - before
-                    if step == steps.start:  # the dataset's first iterator may reset glibc's trim threshold
-                        allocator.reassert()
-                    logs = {k: float(v) for k, v in train_step(inputs).items()}
-                    bad = [k for k, v in logs.items() if not np.isfinite(v)]
-                    if bad:
-                        raise TrainingStopped(
-                            f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is "
-                            f"{logs[bad[0]]}; the last good checkpoint is kept "
-                            f"({manager.latest_checkpoint or 'none yet'})")
-                    done = step + 1
-                    epoch = (offset + (step - steps.start + 1) * batch) / n_train
-                    step_var.assign(done)
-                    epoch_var.assign(int(epoch))
-                    bar.update(1)
-                    tick_images += batch
-                    entry = {}
-                    if done % cfg.log_every == 0 or done == total:
-                        now = time.perf_counter()
-                        entry = {"images_per_s": round(tick_images / max(now - tick, 1e-9), 2),
-                                 "input_wait": round(waited / max(now - tick, 1e-9), 6),
-                                 **{k: round(v, 6) for k, v in logs.items()}}
-                        tick, tick_images, waited = now, 0, 0.0
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
-                    if cfg.val_every and (done % cfg.val_every == 0 or done == total):
-                        entry.update(task.validate(val_data))
-                        value = entry.get(task.SELECT, -np.inf)
-                        if value > best:   # every worker saves, as for the latest (collective)
-                            best = value
-                            checkpoints.save_best(best_manager, done, task.SELECT, value)
-                    if entry:
-                        last = {"step": done, "epoch": round(epoch, 3), **entry}
-                        self._log(out, writer, last)
-                    if done % cfg.sample_every == 0 or done == total:
-                        self._sample(out, writer, task, data, done)
-                    if done % cfg.checkpoint_every == 0 or done == total or self._signal:
-                        manager.save(checkpoint_number=done)
-                    if self._signal:
-                        bar.close()
-                        sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
-                                         f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
-                        raise SystemExit(128 + self._signal)
-        finally:
-            bar.close()
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            writer.close()
-            keras.mixed_precision.set_global_policy("float32")
-            if not self.chief:
-                shutil.rmtree(out, ignore_errors=True)
-        self.task = task
-        return last
+    def _segment(self, run: _Run, steps: range, batch: int, offset: int) -> None:
+        """Train the steps of one segment (global batch ``batch``; its first example is number
+        ``offset`` of the stream), running the cadence hooks after each."""
+        train_step = self._step_function(run.task, batch)
+        iterator = iter(self._dataset(run.task, run.data, run.train_index, steps, batch, offset))
+        for step in steps:
+            before = time.perf_counter()
+            inputs = next(iterator)
+            run.waited += time.perf_counter() - before
+            if step == steps.start:  # the dataset's first iterator may reset glibc's trim threshold
+                allocator.reassert()
+            logs = {k: float(v) for k, v in train_step(inputs).items()}
+            bad = [k for k, v in logs.items() if not np.isfinite(v)]
+            if bad:
+                raise TrainingStopped(
+                    f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is "
+                    f"{logs[bad[0]]}; the last good checkpoint is kept "
+                    f"({run.manager.latest_checkpoint or 'none yet'})")
+            done = step + 1
+            epoch = (offset + (step - steps.start + 1) * batch) / len(run.train_index)
+            run.step.assign(done)
+            run.epoch.assign(int(epoch))
+            run.bar.update(1)
+            run.tick_images += batch
+            entry = self._measure(run, done, logs)
+            self._validate(run, done, entry)
+            if entry:
+                run.last = {"step": done, "epoch": round(epoch, 3), **entry}
+                self._log(run.out, run.writer, run.last)
+            if self._due(self.cfg.sample_every, done, run.total):
+                self._sample(run.out, run.writer, run.task, run.data, done)
+            self._checkpoint(run, done)
+
+    # -- cadence hooks -----------------------------------------------------------------------
+    @staticmethod
+    def _due(every: int, done: int, total: int) -> bool:
+        """Whether a hook run every ``every`` steps runs after step ``done`` (always after the last)."""
+        return done % every == 0 or done == total
+
+    def _measure(self, run: _Run, done: int, logs: dict) -> dict:
+        """The step's losses and throughput since the last log, on log steps (else {})."""
+        if not self._due(self.cfg.log_every, done, run.total):
+            return {}
+        now = time.perf_counter()
+        entry = {"images_per_s": round(run.tick_images / max(now - run.tick, 1e-9), 2),
+                 "input_wait": round(run.waited / max(now - run.tick, 1e-9), 6),
+                 **{k: round(v, 6) for k, v in logs.items()}}
+        run.tick, run.tick_images, run.waited = now, 0, 0.0
+        run.bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items()}, refresh=False)
+        return entry
+
+    def _validate(self, run: _Run, done: int, entry: dict) -> None:
+        """On validation steps, add the task's validation figures to ``entry`` and keep a new best."""
+        if not (self.cfg.val_every and self._due(self.cfg.val_every, done, run.total)):
+            return
+        entry.update(run.task.validate(run.val_data))
+        value = entry.get(run.task.SELECT, -np.inf)
+        if value > run.best:   # every worker saves, as for the latest (collective)
+            run.best = value
+            checkpoints.save_best(run.best_manager, done, run.task.SELECT, value)
+
+    def _checkpoint(self, run: _Run, done: int) -> None:
+        """Save on checkpoint steps and on a signal; after a signal, stop with 128 + its number."""
+        if self._due(self.cfg.checkpoint_every, done, run.total) or self._signal:
+            run.manager.save(checkpoint_number=done)
+        if self._signal:
+            run.bar.close()
+            sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
+                             f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
+            raise SystemExit(128 + self._signal)
 
     def _write_meta(self, out: Path, meta: dict, start: int) -> None:
         """model.json: ``meta`` and the runtime of every session so far (runtime.record)."""
