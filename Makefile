@@ -25,6 +25,7 @@ demo: $(STAMP)
 	$(PY) -m mri_gan demo --out runs/demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

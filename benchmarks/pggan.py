@@ -46,7 +46,7 @@ def measure(overrides: dict, peak: float, repeats: int = 5, preset: str = "quick
         inputs = {k: tf.constant(v) for k, v in batch.items()}
         step = tf.function(lambda b, n=stage.batch: task.replica_step(b, n), jit_compile=cfg.jit_compile)
         flops = model_flops_per_call(step.get_concrete_function(inputs))
-        seconds = timed(lambda: step(inputs)["d_loss"].numpy(), repeats)
+        seconds = timed(lambda step=step, inputs=inputs: step(inputs)["d_loss"].numpy(), repeats)
         name = f"pggan {setting} stage {stage.index} ({stage.resolution}x{stage.resolution} " \
                f"{'fade-in' if stage.fading else 'stable'}, batch {stage.batch})"
         figures = {"images_per_s": rate_stats(seconds, stage.batch)}

@@ -104,7 +104,7 @@ def main() -> None:
             for sig_name, fn in sorted(loaded.signatures.items()):
                 for batch in batches:
                     feed = inputs_for(fn, batch, rng)
-                    secs = timed(lambda: [v.numpy() for v in fn(**feed).values()], repeats)
+                    secs = timed(lambda fn=fn, feed=feed: [v.numpy() for v in fn(**feed).values()], repeats)
                     report(f"serving {name} {sig_name} batch {batch}",
                            latency_ms={"median": 1e3 * float(np.median(secs)), "min": 1e3 * min(secs)},
                            images_per_s=rate_stats(secs, batch))
@@ -112,7 +112,7 @@ def main() -> None:
             keras_secs = timed(keras_call(task, batch), repeats)
             sig = loaded.signatures["serving_default"]
             feed = inputs_for(sig, batch, rng)
-            export_secs = timed(lambda: [v.numpy() for v in sig(**feed).values()], repeats)
+            export_secs = timed(lambda sig=sig, feed=feed: [v.numpy() for v in sig(**feed).values()], repeats)
             report(f"serving {name} keras batch {batch}",
                    images_per_s=rate_stats(keras_secs, batch),
                    serving_default_over_keras=float(np.median(export_secs) / np.median(keras_secs)))

@@ -11,9 +11,8 @@ import sys
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT))   # the benchmarks package lives beside the tests, not in mri_gan
-from benchmarks.__main__ import NAMES  # noqa: E402
-from benchmarks.common import TINY_ENV  # noqa: E402
+from benchmarks.__main__ import NAMES
+from benchmarks.common import TINY_ENV
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)(?![\w.])", re.IGNORECASE)
 
