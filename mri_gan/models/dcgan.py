@@ -139,7 +139,10 @@ class DCGAN(GenerativeTask):
     def replica_step(self, batch: dict, global_batch: int) -> dict:
         G, D = self.generator, self.discriminator
         labels = batch["label"] if self.num_classes else None
-        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+
+        def average(per):
+            return tf.nn.compute_average_loss(per, global_batch_size=global_batch)
+
         with tf.GradientTape() as tape:
             fake = G(batch["z"], labels, training=True)
             real_logits = D(batch["image"], labels, training=True)

@@ -42,9 +42,11 @@ class PGGAN(GenerativeTask):
         half-life of ``cfg.ema_images`` images), or is the same network when ``ema_images`` is 0."""
         cfg = self.cfg
         channels = len(cfg.sequences)
-        make = lambda name: PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim,  # noqa: E731
-                                           cfg.fmap_base, cfg.fmap_max, self.num_classes, cfg.fmap_min,
-                                           cfg.upsampling, name=name)
+
+        def make(name):
+            return PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim, cfg.fmap_base,
+                                  cfg.fmap_max, self.num_classes, cfg.fmap_min, cfg.upsampling, name=name)
+
         self.trained_generator = make("trained_generator")
         self.generator = make("generator") if cfg.ema_images else self.trained_generator
         self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
@@ -160,7 +162,10 @@ class PGGAN(GenerativeTask):
         level = int(math.log2(resolution // self.cfg.start_size))
         alpha = batch.get("alpha")
         labels = batch["label"] if self.num_classes else None
-        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+
+        def average(per):
+            return tf.nn.compute_average_loss(per, global_batch_size=global_batch)
+
         real = self._seen(real, batch, 0)
         fake = self._seen(G(batch["z"], labels, level=level, alpha=alpha, training=True), batch, 1)
         with tf.GradientTape() as tape:

@@ -198,7 +198,10 @@ class Pix2Pix(GANTask):
         D is not run and its figures are 0."""
         cond, target = batch["cond"], batch["target"]
         weight = batch["weight"][:, None, None, :]
-        average = lambda per: tf.nn.compute_average_loss(per, global_batch_size=global_batch)  # noqa: E731
+
+        def average(per):
+            return tf.nn.compute_average_loss(per, global_batch_size=global_batch)
+
         g_l1 = average(losses.l1(out, target, weight * (1.0 + self.cfg.lesion_weight * batch["lesion"])))
         g_l2 = average(losses.l2(out, target, weight))
         g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
