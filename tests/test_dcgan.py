@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import assert_config_round_trip
 
-from mri_gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from mri_gan.models.dcgan_networks import DCGANDiscriminator, DCGANGenerator
 
 
 @pytest.mark.parametrize("size", [64, 128, 256])
