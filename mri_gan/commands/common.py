@@ -23,6 +23,13 @@ def add_parser(subparsers, name: str, help: str, description: str, examples: tup
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def add_output(parser, help: str, replaces: str = "an existing --out", **out) -> None:
+    """``--out`` (required unless ``out`` gives a default) and ``--overwrite`` (replace ``replaces``):
+    nothing saved is replaced without it."""
+    parser.add_argument("--out", **({"required": True} if "default" not in out else {}), **out, help=help)
+    parser.add_argument("--overwrite", action="store_true", help=f"replace {replaces}")
+
+
 def add_checkpoint(parser) -> None:
     parser.add_argument("--checkpoint", default="best", choices=("best", "latest"), help=CHECKPOINT_HELP)
 

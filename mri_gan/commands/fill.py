@@ -3,7 +3,7 @@
 import json
 import sys
 
-from mri_gan.commands.common import add_checkpoint, add_parser
+from mri_gan.commands.common import add_checkpoint, add_output, add_parser
 
 EXAMPLES = ("mri-gan fill data/case_001 --out runs/case_001_filled",
             "mri-gan fill t1=case/t1.nii.gz t2=case/t2.nii.gz --out runs/filled --no-uncertainty")
@@ -14,8 +14,7 @@ def register(subparsers) -> None:
                    "Synthesize every sequence a NIfTI case lacks, with uncertainty maps and a QC picture.", EXAMPLES)
     p.add_argument("case", nargs="+", metavar="CASE",
                    help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
-    p.add_argument("--out", required=True, help="a new folder for the synthesized volumes, qc.png and fill.json")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_output(p, "a new folder for the synthesized volumes, qc.png and fill.json")
     p.add_argument("--run", default="pretrained",
                    help="a pix2pix run directory, shipped-model folder or exported model (--target any fills any "
                         "missing subset); default: the imputation model shipped with the package (pretrained)")

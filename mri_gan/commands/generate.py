@@ -1,6 +1,6 @@
 """`mri-gan generate`: sample a trained generative run (or an exported model)."""
 
-from mri_gan.commands.common import add_parser
+from mri_gan.commands.common import add_output, add_parser
 
 EXAMPLES = ("mri-gan generate --run runs/cdcgan-quick --n 64 --label tumor --out runs/samples",)
 
@@ -12,8 +12,7 @@ def register(subparsers) -> None:
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--label", help="class to generate (conditional models)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    p.add_argument("--out", required=True, help="output folder: <label or all>/<index>.png + samples.npz")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_output(p, "output folder: <label or all>/<index>.png + samples.npz")
     p.set_defaults(func=run)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mri_gan.commands.common import add_parser
+from mri_gan.commands.common import add_output, add_parser
 
 EXAMPLES = ("mri-gan pretrain-vgg --data slices:data/lgg --steps 500",)
 
@@ -12,9 +12,8 @@ def register(subparsers) -> None:
                    "Train VGG19 features on MRI, for `stylize --vgg-weights mri` and the vgg19-mri feature "
                    "network.", EXAMPLES)
     p.add_argument("--data", required=True, help="data source (KIND:PATH[?k=v]); its training split is used")
-    p.add_argument("--out", default="saved_models/vgg19_mri",
-                   help="output folder (default saved_models/vgg19_mri, where --vgg-weights mri looks)")
-    p.add_argument("--overwrite", action="store_true", help="replace MRI VGG19 weights already in --out")
+    add_output(p, "output folder (default saved_models/vgg19_mri, where --vgg-weights mri looks)",
+               "MRI VGG19 weights already in --out", default="saved_models/vgg19_mri")
     p.add_argument("--size", type=int, default=64, help="input size (default 64)")
     p.add_argument("--steps", type=int, default=200, help="training steps (default 200)")
     p.add_argument("--batch", type=int, default=16, help="images per step (default 16)")

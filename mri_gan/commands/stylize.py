@@ -3,7 +3,7 @@ mri_gan.style.pipeline; the output folder: mri_gan.style.output)."""
 
 from __future__ import annotations
 
-from mri_gan.commands.common import add_parser
+from mri_gan.commands.common import add_output, add_parser
 
 EXAMPLES = ("mri-gan stylize --content phantom --run runs/cdcgan-quick --steps 50 --out runs/stylized",
             "mri-gan stylize --content data/real_pngs --style runs/samples --vgg-weights mri --out runs/stylized")
@@ -19,8 +19,7 @@ def register(subparsers) -> None:
     style.add_argument("--style", help="generated images: folder of images or folder with samples.npz")
     style.add_argument("--run", help="run directory to take the style images from (its samples.npz or "
                                      "generated/samples.npz), or to generate --n from")
-    p.add_argument("--out", required=True, help="output folder (new or empty)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_output(p, "output folder (new or empty)")
     p.add_argument("--steps", type=int, default=100, help="optimiser iterations (default 100)")
     p.add_argument("--pairing", choices=("random", "index"), default="random",
                    help="content image for each style image: random (seeded) or the same index")

@@ -3,7 +3,7 @@ of 2-D slices (PNGs out), from a Pix2Pix run."""
 
 import json
 
-from mri_gan.commands.common import add_checkpoint, add_parser
+from mri_gan.commands.common import add_checkpoint, add_output, add_parser
 
 EXAMPLES = ("mri-gan synthesize --input data/case_001 --target flair --out runs/case_001_flair.nii.gz",
             "mri-gan synthesize --run runs/t1-flair --input t1=pngs/t1 --target flair --out runs/flair_pngs")
@@ -20,8 +20,7 @@ def register(subparsers) -> None:
                    help="a BraTS case folder, NIfTI files named by sequence, or SEQ=PATH pairs "
                         "(NIfTI files, or folders of 2-D images)")
     p.add_argument("--target", required=True, help="the sequence to synthesize (t1, t1ce, t2, flair)")
-    p.add_argument("--out", required=True, help="OUT.nii.gz for volumes, a new folder for 2-D slices")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_output(p, "OUT.nii.gz for volumes, a new folder for 2-D slices")
     p.add_argument("--compare", metavar="REAL_NIFTI",
                    help="the case's real target volume: print SSIM / PSNR / MAE / NMSE inside the "
                         "brain mask of the synthesis and of each input copied as the target")
