@@ -168,21 +168,21 @@ PRESETS: dict[str, dict[str, dict]] = {
         # baseline), trained on L1 + L2 + SSIM alone (no adversarial term: at this budget it cost
         # held-out SSIM), lesion-weighted L1, mirror, rotation and zoom augmentation, one hidden
         # sequence more often than two or three, learning rates decaying over the second half, the
-        # checkpoint with the best worst margin over the baselines on validation kept, bf16; 6000
-        # steps (figures and wall times: benchmarks/RESULTS.md)
+        # checkpoint with the best worst margin over the baselines on validation kept, bf16 where the
+        # hardware computes it natively (held-out quality as in float32); 6000 steps (figures and wall
+        # times: benchmarks/RESULTS.md)
         "pix2pix": dict(image_size=128, batch_size=8, steps=6000, unet_depth=7, unet_filters=32,
                         d_filters=32, unet_norm="instance", unet_input_skip=True, unet_upsampling="resize",
                         linear_base=True, adv_lambda=0.0, flip=True, rotate=10.0, zoom=0.1, ssim_lambda=50.0,
                         l2_lambda=1000.0, lesion_weight=10.0, hide_weights=[3.0, 2.0, 1.0], lr_d=2e-4, lr_g=2e-4,
-                        lr_decay=True, select="margin", precision="mixed_bfloat16", log_every=25,
+                        lr_decay=True, select="margin", precision="auto", log_every=25,
                         checkpoint_every=1000, sample_every=250, val_every=500),
         # 16000 images per stage, batch 64 up to 32 px, 32 at 64 px, 16 at 128 px (growth ends at
         # step 3750), then 4000 steps at 128 stable; mirror augmentation; widths 128 / 128 / 64 /
-        # 32 / 16 / 16 at 4 ... 128 px; bilinear upsampling in G (no grid texture; evaluate's
-        # real-vs-synthetic accuracy 0.94 instead of nearest's 1.0); bf16 (AVX-512 BF16 / AMX:
-        # steps 1.4-2.5x faster than in float32, which XLA slows here): about 50 min on 2 cores
+        # 32 / 16 / 16 at 4 ... 128 px; bilinear upsampling in G (no grid texture); bf16 where the
+        # hardware computes it natively (figures and wall times: benchmarks/RESULTS.md)
         "pggan": dict(image_size=128, batch_size=16, max_batch_size=64, steps=7750,
-                      images_per_stage=16000, flip=True, precision="mixed_bfloat16", upsampling="bilinear",
+                      images_per_stage=16000, flip=True, precision="auto", upsampling="bilinear",
                       fmap_base=512, fmap_max=128, fmap_min=16, lr_d=1e-3, lr_g=1e-3, beta_1=0.0,
                       beta_2=0.99, ema_images=1000, log_every=25, checkpoint_every=250,
                       sample_every=250),
