@@ -4,16 +4,14 @@ policy errors through the CLI, pretrain-vgg, stylize outputs and the notebook.""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from conftest import ROOT
 
 from mri_gan.cli import main
 from mri_gan.errors import UserError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
