@@ -11,7 +11,7 @@ import numpy as np
 from mri_gan.atomic import atomic_folder
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
-from mri_gan.runs import load_run
+from mri_gan.run_dir import RunDir, load_run
 
 
 def load_task(run_dir=None, checkpoint: str = "best"):
@@ -33,7 +33,7 @@ def load_task(run_dir=None, checkpoint: str = "best"):
     cfg, meta = load_run(run_dir)
     task = task_class(cfg.model)(cfg, meta)
     task.build()
-    task.checkpoint = restore_for_inference(tf.train.Checkpoint(**task.trackables()), Path(run_dir), checkpoint)
+    task.checkpoint = restore_for_inference(tf.train.Checkpoint(**task.trackables()), RunDir(run_dir), checkpoint)
     return task
 
 

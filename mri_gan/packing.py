@@ -11,7 +11,6 @@ model the package ships (brats_multicontrast); a run on other data needs it rewr
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from mri_gan import __version__, pretrained
 from mri_gan.atomic import atomic_folder, check
 from mri_gan.errors import UserError
 from mri_gan.inference import load_task
-from mri_gan.runs import load_run
+from mri_gan.run_dir import RunDir
 from mri_gan.synthesis import SAMPLES
 
 TEMPLATE = Path(__file__).resolve().parent / "shipped" / "MODEL_CARD.template.md"
@@ -36,17 +35,15 @@ NAME = "mri_gan impute"
 def _previous_version(out: Path) -> int:
     """The version of the shipped model in ``out`` (0 where there is none)."""
     try:
-        return int(json.loads((out / "model.json").read_text())["shipped"]["version"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return int(RunDir(out).meta()["shipped"]["version"])
+    except (UserError, ValueError, KeyError, TypeError):
         return 0
 
 
-def _checkpoint_record(run_dir: Path, which: str, restored: str) -> dict:
-    from mri_gan.training.checkpoints import best_record
-
-    record = {"which": which, "file": Path(os.path.relpath(restored, run_dir)).as_posix()}
+def _checkpoint_record(run: RunDir, which: str, restored: str) -> dict:
+    record = {"which": which, "file": Path(os.path.relpath(restored, run.path)).as_posix()}
     if which == "best":
-        record.update(best_record(run_dir) or {})
+        record.update(run.best_record() or {})
     return record
 
 
@@ -84,12 +81,12 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
             overwrite: bool = False) -> Path:
     """Write the shipped-model folder ``out_dir`` (default: the package's) from a Pix2Pix
     imputation run's checkpoint (its best by validation, or ``"latest"``); returns the folder."""
-    run_dir = Path(run_dir)
-    cfg, meta = load_run(run_dir)
+    run = RunDir(run_dir)
+    cfg, meta = run.load()
     if cfg.model != "pix2pix" or str(cfg.target).lower() != "any":
         kind = f"pix2pix --target {cfg.target}" if cfg.model == "pix2pix" else cfg.model
-        raise UserError(run_dir / "config.json", f"a {kind} run; the shipped model is a pix2pix imputation "
-                                                 f"run (--target any)")
+        raise UserError(run.config_file, f"a {kind} run; the shipped model is a pix2pix imputation "
+                                         f"run (--target any)")
     out = check(out_dir if out_dir is not None else pretrained.FOLDER, overwrite=True, folder=True)
     replace = out.exists() and any(out.iterdir())
     if replace and not pretrained.available(out):
@@ -98,23 +95,23 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
         raise UserError(out, "holds a shipped model already; pass --overwrite to replace it")
     if version is not None and version < 1:
         raise UserError("--version", f"must be a positive integer, got {version}")
-    task = load_task(run_dir, checkpoint)
+    task = load_task(run.path, checkpoint)
     arrays = pretrained.stored_weights(task.generator)
-    shipped = {"name": NAME, "version": version or _previous_version(out) + 1, "run": run_dir.absolute().name,
-               "checkpoint": _checkpoint_record(run_dir, checkpoint, task.checkpoint),
+    shipped = {"name": NAME, "version": version or _previous_version(out) + 1, "run": run.path.absolute().name,
+               "checkpoint": _checkpoint_record(run, checkpoint, task.checkpoint),
                "packed": datetime.now(timezone.utc).date().isoformat(), "mri_gan": __version__,
                "weights": f"{pretrained.WEIGHTS}: the generator's variables in model order, float16"}
-    split_file = run_dir / "split.json"
-    split = json.loads(split_file.read_text()) if split_file.is_file() else {}
+    split = run.split() if run.has_split() else {}
     with atomic_folder(out, overwrite=True) as tmp:
-        shutil.copyfile(run_dir / "config.json", tmp / "config.json")
-        (tmp / "model.json").write_text(json.dumps({**meta, "shipped": shipped}, indent=1) + "\n")
+        folder = RunDir(tmp)
+        shutil.copyfile(run.config_file, folder.config_file)
+        folder.save_meta({**meta, "shipped": shipped})
         if split:
-            shutil.copyfile(split_file, tmp / "split.json")
+            shutil.copyfile(run.split_file, folder.split_file)
         np.savez_compressed(tmp / pretrained.WEIGHTS, **arrays)
         weights_mb = (tmp / pretrained.WEIGHTS).stat().st_size / 2 ** 20
         if weights_mb > LIMIT_MB:
-            raise UserError(run_dir, f"its generator takes {weights_mb:.1f} MB as float16, above the "
+            raise UserError(run.path, f"its generator takes {weights_mb:.1f} MB as float16, above the "
                                      f"{LIMIT_MB:g} MB a shipped model may take")
         parameters = sum(a.size for a in arrays.values())
         (tmp / pretrained.CARD).write_text(_card(cfg, shipped, split, parameters, weights_mb))

@@ -1,7 +1,7 @@
 """The imputation model shipped with the package (``mri_gan/shipped/impute/``), loaded with no
 network access and no checkpoint machinery; ``--run pretrained`` (or no ``--run``) selects it.
 
-A shipped-model folder holds the run's ``config.json`` and ``model.json`` (so ``runs.load_run``
+A shipped-model folder holds the run's ``config.json`` and ``model.json`` (so ``run_dir.RunDir``
 reads it as a run; model.json gains a ``shipped`` record: name, version, the run and checkpoint
 it came from), the run's ``split.json``, ``MODEL_CARD.md`` and ``generator.npz``: the
 generator's weights only (no discriminator, no optimizer state), one array per variable in the
@@ -20,7 +20,7 @@ import numpy as np
 
 from mri_gan.errors import UserError
 from mri_gan.models import task_class
-from mri_gan.runs import load_run
+from mri_gan.run_dir import CONFIG, MODEL, RunDir
 
 #: where the package keeps its shipped model (package data)
 FOLDER = Path(__file__).resolve().parent / "shipped" / "impute"
@@ -28,7 +28,7 @@ FOLDER = Path(__file__).resolve().parent / "shipped" / "impute"
 NAME = "pretrained"
 WEIGHTS = "generator.npz"
 CARD = "MODEL_CARD.md"
-FILES = ("config.json", "model.json", WEIGHTS, CARD)
+FILES = (CONFIG, MODEL, WEIGHTS, CARD)
 STORED = np.float16
 
 
@@ -84,7 +84,7 @@ def load(folder=None):
     folder = locate(None) if folder is None else Path(folder)
     if not available(folder):
         raise UserError(folder, f"not a shipped-model folder (needs {', '.join(FILES)})")
-    cfg, meta = load_run(folder)
+    cfg, meta = RunDir(folder).load()
     task = task_class(cfg.model)(cfg, meta)
     task.build()
     assign_weights(task.generator, folder / WEIGHTS)

@@ -23,26 +23,53 @@ def add_parser(subparsers, name: str, help: str, description: str, examples: tup
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
+def _add(parser, flag: str, help: str, **options) -> None:
+    """``flag``, required unless ``options`` give a default (None for an optional one)."""
+    parser.add_argument(flag, **({"required": True} if "default" not in options else {}), **options, help=help)
+
+
 def add_output(parser, help: str, replaces: str = "an existing --out", **out) -> None:
     """``--out`` (required unless ``out`` gives a default) and ``--overwrite`` (replace ``replaces``):
     nothing saved is replaced without it."""
-    parser.add_argument("--out", **({"required": True} if "default" not in out else {}), **out, help=help)
+    _add(parser, "--out", help, **out)
     parser.add_argument("--overwrite", action="store_true", help=f"replace {replaces}")
+
+
+def add_run(parser, help: str, **options) -> None:
+    """``--run`` (a run directory or what stands for one), required unless ``options`` give a default."""
+    _add(parser, "--run", help, **options)
+
+
+def add_data(parser, help: str, **options) -> None:
+    """``--data`` (a data source string), required unless ``options`` give a default."""
+    _add(parser, "--data", help, **options)
+
+
+def add_seed(parser, of: str) -> None:
+    """``--seed``, 0 by default: the seed of ``of``."""
+    parser.add_argument("--seed", type=int, default=0, help=f"seed of {of} (default 0)")
 
 
 def add_checkpoint(parser) -> None:
     parser.add_argument("--checkpoint", default="best", choices=("best", "latest"), help=CHECKPOINT_HELP)
 
 
+def add_sampling_options(parser, run: str, out: str, seed_of: str) -> None:
+    """What a command that samples a generative run takes: ``--run``, ``--seed`` (of ``seed_of``)
+    and add_output's ``--out`` / ``--overwrite``."""
+    add_run(parser, run)
+    add_seed(parser, seed_of)
+    add_output(parser, out)
+
+
 def add_evaluation_options(parser) -> None:
-    """Options shared by `evaluate` and `report`."""
+    """Options shared by `evaluate` and `report` (beside add_output's)."""
     parser.add_argument("--feature-network", default="auto", choices=("auto", "inception", "vgg19-mri", "classifier"),
                         help=FEATURE_HELP)
     parser.add_argument("--budget", default="small", choices=("smoke", "small", "full"),
                         help="synthetic images, style iterations, classifier epochs and seeds (default small)")
     parser.add_argument("--vgg-weights", default="auto", help=VGG_HELP)
-    parser.add_argument("--seed", type=int, default=0, help="seed of sampling, style pairing and classifiers")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_seed(parser, "sampling, style pairing and classifiers")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (predictions, features, classifiers, style transfer)")
 

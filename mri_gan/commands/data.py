@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mri_gan.commands.common import add_parser
+from mri_gan.commands.common import add_parser, add_seed
 from mri_gan.errors import UserError
 
 SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, numpy, brats, slices "
@@ -46,7 +46,7 @@ def register(subparsers) -> None:
                          help="a new (or empty) folder; case i = subject i of phantom?subjects=N&seed=S, as "
                               "CASE_DIR/<case>/<case>_t1, _t1ce, _t2, _flair, _seg.nii.gz")
     phantom.add_argument("--subjects", type=int, default=2, metavar="N", help="cases to write (default 2)")
-    phantom.add_argument("--seed", type=int, default=0, help="the phantom's seed (default 0)")
+    add_seed(phantom, "the phantom")
     phantom.add_argument("--size", type=int, default=128, help="in-plane voxels (default 128)")
     phantom.add_argument("--overwrite", action="store_true", help="replace an existing non-empty CASE_DIR")
     phantom.set_defaults(func=run_phantom, needs_tf=False)

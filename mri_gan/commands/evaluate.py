@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import sys
 
-from mri_gan.commands.common import add_checkpoint, add_evaluation_options, add_parser, command_line
+from mri_gan.commands.common import (
+    add_checkpoint,
+    add_data,
+    add_evaluation_options,
+    add_output,
+    add_parser,
+    add_run,
+    command_line,
+)
 
 EXAMPLES = ("mri-gan evaluate --run runs/t1-flair --out runs/t1-flair-eval",
             "mri-gan evaluate --run runs/cdcgan-quick --stylized runs/stylized --budget full --out runs/cdcgan-eval")
@@ -20,9 +28,9 @@ def register(subparsers) -> None:
                                            "two-sample test, downstream classifier, with and without style",
                    "Evaluate one run against a data source and write a report folder (metrics.json, report.html).",
                    EXAMPLES)
-    p.add_argument("--run", required=True, help="run directory")
-    p.add_argument("--data", help="data source KIND:PATH[?k=v] (default: the run's own)")
-    p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
+    add_run(p, "run directory")
+    add_data(p, "data source KIND:PATH[?k=v] (default: the run's own)", default=None)
+    add_output(p, "report folder (new or empty, unless --overwrite)")
     add_checkpoint(p)
     p.add_argument("--stylized", help="a `mri-gan stylize` output holding this run's stylized images")
     add_evaluation_options(p)

@@ -3,7 +3,7 @@
 import json
 import sys
 
-from mri_gan.commands.common import add_checkpoint, add_output, add_parser
+from mri_gan.commands.common import add_checkpoint, add_output, add_parser, add_run
 
 EXAMPLES = ("mri-gan fill data/case_001 --out runs/case_001_filled",
             "mri-gan fill t1=case/t1.nii.gz t2=case/t2.nii.gz --out runs/filled --no-uncertainty")
@@ -15,9 +15,8 @@ def register(subparsers) -> None:
     p.add_argument("case", nargs="+", metavar="CASE",
                    help="a case folder (BraTS names), NIfTI files named by sequence, or SEQ=PATH pairs")
     add_output(p, "a new folder for the synthesized volumes, qc.png and fill.json")
-    p.add_argument("--run", default="pretrained",
-                   help="a pix2pix run directory, shipped-model folder or exported model (--target any fills any "
-                        "missing subset); default: the imputation model shipped with the package (pretrained)")
+    add_run(p, "a pix2pix run directory, shipped-model folder or exported model (--target any fills any missing "
+               "subset); default: the imputation model shipped with the package (pretrained)", default="pretrained")
     add_checkpoint(p)
     p.add_argument("--no-uncertainty", action="store_true", help="skip the uncertainty maps (one draw per sequence)")
     p.add_argument("--samples", type=int, default=8, help="test-time draws per uncertainty map (default 8)")

@@ -1,6 +1,6 @@
 """`mri-gan generate`: sample a trained generative run (or an exported model)."""
 
-from mri_gan.commands.common import add_output, add_parser
+from mri_gan.commands.common import add_parser, add_sampling_options
 
 EXAMPLES = ("mri-gan generate --run runs/cdcgan-quick --n 64 --label tumor --out runs/samples",)
 
@@ -8,11 +8,10 @@ EXAMPLES = ("mri-gan generate --run runs/cdcgan-quick --n 64 --label tumor --out
 def register(subparsers) -> None:
     p = add_parser(subparsers, "generate", "generate images from a DCGAN / cDCGAN / PGGAN run",
                    "Write images sampled from a generative run (PNGs per class and samples.npz).", EXAMPLES)
-    p.add_argument("--run", required=True, help="run directory or exported model folder")
+    add_sampling_options(p, "run directory or exported model folder",
+                         "output folder: <label or all>/<index>.png + samples.npz", "the noise")
     p.add_argument("--n", type=int, required=True, help="number of images")
     p.add_argument("--label", help="class to generate (conditional models)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    add_output(p, "output folder: <label or all>/<index>.png + samples.npz")
     p.set_defaults(func=run)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mri_gan.commands.common import add_output, add_parser
+from mri_gan.commands.common import add_data, add_output, add_parser, add_seed
 
 EXAMPLES = ("mri-gan pretrain-vgg --data slices:data/lgg --steps 500",)
 
@@ -11,7 +11,7 @@ def register(subparsers) -> None:
     p = add_parser(subparsers, "pretrain-vgg", "train MRI-domain VGG19 weights (tumour class and sequence heads)",
                    "Train VGG19 features on MRI, for `stylize --vgg-weights mri` and the vgg19-mri feature "
                    "network.", EXAMPLES)
-    p.add_argument("--data", required=True, help="data source (KIND:PATH[?k=v]); its training split is used")
+    add_data(p, "data source (KIND:PATH[?k=v]); its training split is used")
     add_output(p, "output folder (default saved_models/vgg19_mri, where --vgg-weights mri looks)",
                "MRI VGG19 weights already in --out", default="saved_models/vgg19_mri")
     p.add_argument("--size", type=int, default=64, help="input size (default 64)")
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
     p.add_argument("--init", choices=("random", "imagenet"), default="random",
                    help="start from random (He) or ImageNet weights (default random)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and batches (default 0)")
+    add_seed(p, "the weights and batches")
     p.set_defaults(func=run)
 
 

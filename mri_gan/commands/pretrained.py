@@ -1,7 +1,7 @@
 """`mri-gan pretrained pack`: a Pix2Pix imputation run into the shipped-model folder (see mri_gan.packing)."""
 
 
-from mri_gan.commands.common import add_checkpoint, add_parser
+from mri_gan.commands.common import add_checkpoint, add_parser, add_run
 
 EXAMPLES = ("mri-gan pretrained pack --run runs/impute --overwrite",)
 
@@ -13,7 +13,7 @@ def register(subparsers) -> None:
     pack = add_parser(commands, "pack", "write a pix2pix imputation run as the shipped model",
                       "Write a pix2pix imputation run (--target any) as a shipped-model folder: config, "
                       "model.json, float16 generator weights, model card.", EXAMPLES)
-    pack.add_argument("--run", required=True, help="the pix2pix --target any run directory")
+    add_run(pack, "the pix2pix --target any run directory")
     pack.add_argument("--out", help="the folder to write (default: the package's mri_gan/shipped/impute)")
     add_checkpoint(pack)
     pack.add_argument("--version", type=int, help="the shipped model's version (default: the replaced one's + 1, "

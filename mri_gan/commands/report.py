@@ -8,7 +8,7 @@ report.html (figures embedded) and figures/*.png.
 
 from __future__ import annotations
 
-from mri_gan.commands.common import add_evaluation_options, add_parser, command_line
+from mri_gan.commands.common import add_data, add_evaluation_options, add_output, add_parser, command_line
 
 EXAMPLES = ("mri-gan report --runs runs/cdcgan-quick runs/t1-flair-eval --out runs/report",)
 
@@ -18,8 +18,8 @@ def register(subparsers) -> None:
                    "One report for several runs or evaluations, Table 1 side by side with the paper.", EXAMPLES)
     p.add_argument("--runs", required=True, nargs="+", metavar="DIR",
                    help="run directories and / or `mri-gan evaluate` / `mri-gan report` output folders")
-    p.add_argument("--out", required=True, help="report folder (new or empty, unless --overwrite)")
-    p.add_argument("--data", help="data source for every run directory (default: each run's own)")
+    add_output(p, "report folder (new or empty, unless --overwrite)")
+    add_data(p, "data source for every run directory (default: each run's own)", default=None)
     add_evaluation_options(p)
     p.set_defaults(func=run)
 

@@ -3,7 +3,7 @@ mri_gan.style.pipeline; the output folder: mri_gan.style.output)."""
 
 from __future__ import annotations
 
-from mri_gan.commands.common import add_output, add_parser
+from mri_gan.commands.common import add_output, add_parser, add_run, add_seed
 
 EXAMPLES = ("mri-gan stylize --content phantom --run runs/cdcgan-quick --steps 50 --out runs/stylized",
             "mri-gan stylize --content data/real_pngs --style runs/samples --vgg-weights mri --out runs/stylized")
@@ -17,8 +17,8 @@ def register(subparsers) -> None:
                                                     "or a data source (KIND:PATH[?k=v])")
     style = p.add_mutually_exclusive_group(required=True)
     style.add_argument("--style", help="generated images: folder of images or folder with samples.npz")
-    style.add_argument("--run", help="run directory to take the style images from (its samples.npz or "
-                                     "generated/samples.npz), or to generate --n from")
+    add_run(style, "run directory to take the style images from (its samples.npz or generated/samples.npz), or "
+                   "to generate --n from", default=None)
     add_output(p, "output folder (new or empty)")
     p.add_argument("--steps", type=int, default=100, help="optimiser iterations (default 100)")
     p.add_argument("--pairing", choices=("random", "index"), default="random",
@@ -35,8 +35,7 @@ def register(subparsers) -> None:
     p.add_argument("--gamma", type=float, default=0.01, help="total-variation weight (default 0.01)")
     p.add_argument("--n", type=int, default=64, help="samples to generate with --run when it has none")
     p.add_argument("--sequence", help="sequence of a content data source (default: the most available)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seed of the pairing, of samples generated with --run and of random VGG19 weights (default 0)")
+    add_seed(p, "the pairing, of samples generated with --run and of random VGG19 weights")
     p.set_defaults(func=run)
 
 

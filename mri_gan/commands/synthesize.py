@@ -3,7 +3,7 @@ of 2-D slices (PNGs out), from a Pix2Pix run."""
 
 import json
 
-from mri_gan.commands.common import add_checkpoint, add_output, add_parser
+from mri_gan.commands.common import add_checkpoint, add_output, add_parser, add_run
 
 EXAMPLES = ("mri-gan synthesize --input data/case_001 --target flair --out runs/case_001_flair.nii.gz",
             "mri-gan synthesize --run runs/t1-flair --input t1=pngs/t1 --target flair --out runs/flair_pngs")
@@ -13,9 +13,8 @@ def register(subparsers) -> None:
     p = add_parser(subparsers, "synthesize", "synthesize a missing MRI sequence with a pix2pix run",
                    "Synthesize one sequence of a NIfTI case (NIfTI out) or of folders of 2-D slices (PNGs out).",
                    EXAMPLES)
-    p.add_argument("--run", default="pretrained",
-                   help="a pix2pix run directory, shipped-model folder or exported model; default: the imputation "
-                        "model shipped with the package (pretrained)")
+    add_run(p, "a pix2pix run directory, shipped-model folder or exported model; default: the imputation model "
+               "shipped with the package (pretrained)", default="pretrained")
     p.add_argument("--input", required=True, nargs="+", metavar="CASE_DIR_OR_NIFTI",
                    help="a BraTS case folder, NIfTI files named by sequence, or SEQ=PATH pairs "
                         "(NIfTI files, or folders of 2-D images)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from mri_gan.commands.common import add_parser
+from mri_gan.commands.common import add_data, add_parser
 from mri_gan.config import MODELS, PRESET_NAMES, STRATEGIES
 from mri_gan.errors import UserError
 
@@ -16,7 +16,7 @@ def register(subparsers) -> None:
     parser = add_parser(subparsers, "train", "train a model into a run directory",
                         "Train a model into a run directory (also `python -m mri_gan.train`).", EXAMPLES)
     parser.add_argument("--model", required=True, choices=MODELS, help="the model family to train")
-    parser.add_argument("--data", default="phantom", help="data source KIND:PATH[?k=v] (default: phantom)")
+    add_data(parser, "data source KIND:PATH[?k=v] (default: phantom)", default="phantom")
     parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
                         help="paper (the paper's Table 1), quick (CPU minutes, default) or smoke (seconds)")
     parser.add_argument("--out", default=None, help="run directory (default runs/<model>-<preset>)")

@@ -12,7 +12,6 @@ from the loop run here with a small budget when VGG19 weights are available
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,13 +19,13 @@ import numpy as np
 
 from mri_gan import inference
 from mri_gan.data import slice_set
-from mri_gan.data.split import load_split
 from mri_gan.errors import UserError
 from mri_gan.evaluation import budgets
 from mri_gan.evaluation.feature_networks import FEATURE_CHOICES
 from mri_gan.evaluation.generative import evaluate_generative
 from mri_gan.evaluation.paired import evaluate_paired
 from mri_gan.evaluation.style_inputs import plan_style
+from mri_gan.run_dir import BEST, RunDir
 
 FINAL_LOSS = "mean of the logged values over the last 10 % of metrics.jsonl entries (at least one)"
 
@@ -42,18 +41,12 @@ class Evaluation:
     arrays: dict
 
 
-def training_curves(run_dir: Path) -> dict:
-    """metrics.jsonl as columns: {"step": [...], name: [...]} (None where an entry lacks a name)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
+def training_curves(run_dir) -> dict:
+    """The run's metrics.jsonl as columns: {"step": [...], name: [...]} (None where an entry lacks
+    a name); {} for a run with no log."""
+    entries = RunDir(run_dir).metrics()
+    if not entries:
         return {}
-    entries = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise UserError(path, f"line {n} is not JSON: {err}") from None
     names = sorted({k for e in entries for k in e} - {"step"})
     return {"step": [e.get("step") for e in entries], **{k: [e.get(k) for e in entries] for k in names}}
 
@@ -107,7 +100,7 @@ def _checkpoint_name(path: str | None) -> str | None:
     if not path:
         return None
     path = Path(path)
-    return f"{path.parent.name}/{path.name}" if path.parent.name == "best" else path.name
+    return f"{path.parent.name}/{path.name}" if path.parent.name == BEST else path.name
 
 
 def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_network: str = "auto",
@@ -116,12 +109,13 @@ def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_netw
     """Evaluate one run directory (see the module docstring); ``source`` defaults to the run's data;
     ``checkpoint``: the best by validation where the run kept one, or "latest"."""
     run_dir = Path(run_dir)
-    cfg, meta = inference.load_run(run_dir)
+    run = RunDir(run_dir)
+    cfg, meta = run.load()
     budget = budgets.resolve_budget(budget)
     if feature_network not in FEATURE_CHOICES:
         raise UserError("--feature-network", f"unknown feature network {feature_network!r} "
                                              f"(known: {', '.join(FEATURE_CHOICES)})")
-    split = load_split(run_dir / "split.json")
+    split = run.split()
     source = source or cfg.data
     plan = plan_style(stylized, vgg_weights)
     data, external = _load_data(source, cfg, split)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mri_gan.evaluation.evaluate import Evaluation
 from mri_gan.evaluation.tables import MODEL_LABEL, PAPER_TABLE1, lookup
+from mri_gan.run_dir import RunDir
 
 ERROR_MAP = "magma"
 
@@ -147,8 +148,7 @@ def fig_training_samples(ev: Evaluation, path: Path) -> Drawn | None:
     """The run's last training sample grid (samples/step_*.png) with its rows and columns named."""
     import cv2
 
-    run = Path(ev.metrics["run"]["dir"])
-    grids = sorted(run.glob("samples/step_*.png")) if run.is_dir() else []
+    grids = RunDir(ev.metrics["run"]["dir"]).samples()
     grid = cv2.imread(str(grids[-1]), cv2.IMREAD_GRAYSCALE) if grids else None
     if grid is None:
         return None

@@ -55,7 +55,7 @@ def _extras(folder: Path, metrics: dict) -> tuple[dict, dict]:
     if (folder / "curves.json").is_file():
         curves = json.loads((folder / "curves.json").read_text())
     else:
-        curves = {"training": training_curves(metrics["run"]["dir"]) if Path(metrics["run"]["dir"]).is_dir() else {}}
+        curves = {"training": training_curves(metrics["run"]["dir"])}
     arrays = {}
     if (folder / "arrays.npz").is_file():
         with np.load(folder / "arrays.npz") as z:

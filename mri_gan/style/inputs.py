@@ -17,6 +17,7 @@ from mri_gan.data.reader import IMAGE_SUFFIXES
 from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.slice_set import load
 from mri_gan.errors import UserError
+from mri_gan.run_dir import RunDir
 
 SAMPLES = "samples.npz"
 
@@ -95,18 +96,18 @@ def style_images(style: str | None, run: str | None, size: int | None, n: int, s
         if found is None:
             raise UserError(folder, f"no images and no {SAMPLES} found")
         return found.take(np.arange(found.count), size or found.native_size), str(folder), None
-    run_dir = Path(run)
-    cfg, _ = inference.load_run(run_dir)
-    for path in (run_dir / SAMPLES, run_dir / "generated" / SAMPLES):
-        if path.is_file():
-            images = read_samples(path)
-            return resize(images, size or images.shape[1]), str(path), cfg.model
+    trained = RunDir(run)
+    cfg, _ = trained.load()
+    path = trained.generated_samples()
+    if path is not None:
+        images = read_samples(path)
+        return resize(images, size or images.shape[1]), str(path), cfg.model
     if not cfg.generative:
-        raise UserError(run_dir, f"a {cfg.model} run has no {SAMPLES}; write its synthesized images to a "
-                                 "folder and pass it with --style")
-    images, _ = inference.generate(inference.load_task(run_dir), n, None, seed)
+        raise UserError(trained.path, f"a {cfg.model} run has no {SAMPLES}; write its synthesized images "
+                                      "to a folder and pass it with --style")
+    images, _ = inference.generate(inference.load_task(trained.path), n, None, seed)
     images = images[..., :1].astype(np.float32)
-    return resize(images, size or images.shape[1]), f"{run_dir} (generated {n}, seed {seed})", cfg.model
+    return resize(images, size or images.shape[1]), f"{trained.path} (generated {n}, seed {seed})", cfg.model
 
 
 def content_images(content: str, sequence: str | None, size: int) -> Images:

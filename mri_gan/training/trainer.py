@@ -10,7 +10,6 @@ stopped.
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import sys
@@ -25,7 +24,6 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from mri_gan import allocator, notices
-from mri_gan.atomic import atomic_file
 from mri_gan.config import TrainConfig, differences
 from mri_gan.data import pipeline, slice_set
 from mri_gan.data import split as splits
@@ -33,6 +31,7 @@ from mri_gan.data.file_access import os_reason
 from mri_gan.data.preprocess import to_uint8
 from mri_gan.errors import UserError
 from mri_gan.models import task_class
+from mri_gan.run_dir import RunDir
 from mri_gan.training import checkpoints, precision, runtime
 from mri_gan.training.distribute import is_chief, make_strategy, per_replica_batch
 
@@ -59,31 +58,6 @@ def run_meta(cfg: TrainConfig, data: slice_set.SliceSet, preprocessing: dict | N
             dict(preprocessing, source_kind=data.kind, image_size=cfg.image_size)}
 
 
-def save_png(image: np.ndarray, path: Path) -> None:
-    import cv2
-
-    cv2.imwrite(str(path), to_uint8(image))
-
-
-def _logged_step(line: str) -> float:
-    """The step of a metrics.jsonl line; infinite for a blank line or one cut short by a kill."""
-    try:
-        return json.loads(line).get("step", 0)
-    except ValueError:
-        return np.inf
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log entries past the restored step, so a resumed run's steps stay continuous."""
-    if not path.exists():
-        return
-    lines = path.read_text().splitlines()
-    kept = [line for line in lines if _logged_step(line) <= step]
-    if len(kept) != len(lines):
-        with atomic_file(path, overwrite=True) as tmp:
-            tmp.write_text("".join(line + "\n" for line in kept))
-
-
 @dataclass
 class _Run:
     """What one ``Trainer.fit`` trains and writes, and the loop's running state."""
@@ -92,7 +66,7 @@ class _Run:
     data: slice_set.SliceSet
     train_index: np.ndarray
     val_data: slice_set.SliceSet
-    out: Path                      # the folder this worker writes to
+    out: RunDir                    # the folder this worker writes to
     step: tf.Variable
     epoch: tf.Variable
     manager: tf.train.CheckpointManager
@@ -109,12 +83,12 @@ class _Run:
 
 
 class Trainer:
-    """Trains one task into a run directory (see docs/design.md, "Run directory")."""
+    """Trains one task into a run directory (mri_gan.run_dir)."""
 
     def __init__(self, cfg: TrainConfig, run_dir, strategy: str = "auto", resume: bool = False,
                  data: slice_set.SliceSet | None = None, progress: bool = True):
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)
         self.resume = resume
         self.progress = progress
         self._data = data
@@ -130,34 +104,34 @@ class Trainer:
     # -- run directory -----------------------------------------------------------------------
     def _check_dir(self) -> None:
         """Refuse a run directory that cannot take this run, before anything is read or created."""
-        config_path = self.run_dir / "config.json"
-        existing = next(p for p in (self.run_dir, *self.run_dir.parents) if p.exists())
+        config_path = self.run.config_file
+        existing = next(p for p in (self.run.path, *self.run.path.parents) if p.exists())
         if not existing.is_dir():
             raise UserError(existing, "is a file, not a folder; choose another --out")
         if self.resume:
-            if not config_path.exists():
-                raise UserError(self.run_dir, "no run to resume (config.json missing)")
-            saved = TrainConfig.load(config_path)
+            if not self.run.is_run():
+                raise UserError(self.run.path, f"no run to resume ({config_path.name} missing)")
+            saved = self.run.config()
             diff = differences(saved, self.cfg)
             if diff:
                 key = diff[0]
                 raise UserError(config_path, f"resume refused: {key} differs (run has "
                                              f"{getattr(saved, key)!r}, given {getattr(self.cfg, key)!r})")
-        elif self.chief and config_path.exists():
-            raise UserError(self.run_dir, "already holds a run; pass --resume or another --out")
+        elif self.chief and self.run.is_run():
+            raise UserError(self.run.path, "already holds a run; pass --resume or another --out")
 
-    def _make_dir(self) -> tuple[Path, Path | None]:
+    def _make_dir(self) -> tuple[RunDir, Path | None]:
         """(the folder this worker writes to: the run dir on the chief, a temporary one elsewhere;
         the topmost folder this call created, None when the run dir existed)."""
         if not self.chief:
             out = Path(tempfile.mkdtemp(prefix="mri_gan_worker_"))
-            return out, out
-        missing = [p for p in (self.run_dir, *self.run_dir.parents) if not p.exists()]
+            return RunDir(out), out
+        missing = [p for p in (self.run.path, *self.run.path.parents) if not p.exists()]
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.run.path.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise UserError(self.run_dir, f"cannot create the run folder ({os_reason(err)})") from None
-        return self.run_dir, missing[-1] if missing else None
+            raise UserError(self.run.path, f"cannot create the run folder ({os_reason(err)})") from None
+        return self.run, missing[-1] if missing else None
 
     # -- data feeding ------------------------------------------------------------------------
     def _dataset(self, task, data, train_index, steps: range, batch: int, offset: int):
@@ -211,7 +185,7 @@ class Trainer:
         run = self._set_up()
         notices.release()  # the run is accepted: warnings about its data are due now
         segments = run.task.segments(run.total)
-        run.writer = tf.summary.create_file_writer(str(run.out / "tensorboard"))
+        run.writer = tf.summary.create_file_writer(str(run.out.tensorboard_dir))
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         run.bar = tqdm(total=run.total, initial=run.start, disable=not (self.chief and self.progress),
                        unit="step", mininterval=1.0, file=sys.stderr, dynamic_ncols=True)
@@ -231,7 +205,7 @@ class Trainer:
             run.writer.close()
             keras.mixed_precision.set_global_policy("float32")
             if not self.chief:
-                shutil.rmtree(run.out, ignore_errors=True)
+                shutil.rmtree(run.out.path, ignore_errors=True)
         self.task = run.task
         return run.last
 
@@ -242,9 +216,8 @@ class Trainer:
         cfg = self.cfg
         self._check_dir()
         data, preprocessing = (self._data, None) if self._data is not None else load_data(cfg)
-        split_path = self.run_dir / "split.json"
-        if self.resume and split_path.exists():
-            split = splits.load_split(split_path)
+        if self.resume and self.run.has_split():
+            split = self.run.split()
         else:
             split = splits.split_subjects(data.subjects, cfg.seed, cfg.val_fraction, cfg.test_fraction)
         meta = run_meta(cfg, data, preprocessing)
@@ -268,18 +241,18 @@ class Trainer:
             step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             ckpt = tf.train.Checkpoint(step=step_var, epoch=epoch_var, **task.trackables())
-            manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints"), cfg.keep_checkpoints)
-            best_manager = tf.train.CheckpointManager(ckpt, str(out / "checkpoints" / checkpoints.BEST), 1)
-            best = (checkpoints.best_record(self.run_dir) or {}).get("value", -np.inf) if self.resume else -np.inf
+            manager = tf.train.CheckpointManager(ckpt, str(out.checkpoint_dir()), cfg.keep_checkpoints)
+            best_manager = tf.train.CheckpointManager(ckpt, str(out.checkpoint_dir(best=True)), 1)
+            best = (self.run.best_record() or {}).get("value", -np.inf) if self.resume else -np.inf
             if self.resume:
-                checkpoints.restore_latest(ckpt, self.run_dir / "checkpoints")
+                checkpoints.restore_latest(ckpt, self.run)
             start = int(step_var.numpy())
             if self.chief:
-                cfg.save(out / "config.json")
-                splits.save_split(split, out / "split.json")
-                _truncate_log(out / "metrics.jsonl", start)
+                out.save_config(cfg)
+                out.save_split(split)
+                out.truncate_metrics(start)
                 self._write_meta(out, meta, start)
-            (out / "samples").mkdir(exist_ok=True)
+            out.samples_dir.mkdir(exist_ok=True)
         except BaseException:
             keras.mixed_precision.set_global_policy("float32")
             if created is not None:
@@ -304,7 +277,7 @@ class Trainer:
             bad = [k for k, v in logs.items() if not np.isfinite(v)]
             if bad:
                 raise TrainingStopped(
-                    f"{self.run_dir}: training stopped at step {step + 1}: {bad[0]} is "
+                    f"{self.run.path}: training stopped at step {step + 1}: {bad[0]} is "
                     f"{logs[bad[0]]}; the last good checkpoint is kept "
                     f"({run.manager.latest_checkpoint or 'none yet'})")
             done = step + 1
@@ -348,7 +321,7 @@ class Trainer:
         value = entry.get(run.task.SELECT, -np.inf)
         if value > run.best:   # every worker saves, as for the latest (collective)
             run.best = value
-            checkpoints.save_best(run.best_manager, done, run.task.SELECT, value)
+            checkpoints.save_best(run.best_manager, run.out, done, run.task.SELECT, value)
 
     def _checkpoint(self, run: _Run, done: int) -> None:
         """Save on checkpoint steps and on a signal; after a signal, stop with 128 + its number."""
@@ -357,36 +330,33 @@ class Trainer:
         if self._signal:
             run.bar.close()
             sys.stderr.write(f"mri-gan: stopped by signal {self._signal} at step {done}; "
-                             f"checkpoint saved in {self.run_dir / 'checkpoints'}\n")
+                             f"checkpoint saved in {self.run.checkpoint_dir()}\n")
             raise SystemExit(128 + self._signal)
 
-    def _write_meta(self, out: Path, meta: dict, start: int) -> None:
+    def _write_meta(self, out: RunDir, meta: dict, start: int) -> None:
         """model.json: ``meta`` and the runtime of every session so far (runtime.record)."""
-        path = out / "model.json"
         try:
-            earlier = json.loads(path.read_text()).get("runtime", []) if self.resume else []
-        except (OSError, ValueError):  # none yet, or unreadable: it is rewritten whole below
+            earlier = out.meta().get("runtime", []) if self.resume else []
+        except UserError:  # none yet, or unreadable: it is rewritten whole below
             earlier = []
         sessions = [e for e in earlier if e["from_step"] < start]
         sessions.append(runtime.record(self.strategy, self.policy, start, self.cfg.precision))
         meta["runtime"] = sessions
-        with atomic_file(path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        out.save_meta(meta)
 
-    def _log(self, out: Path, writer, entry: dict) -> None:
+    def _log(self, out: RunDir, writer, entry: dict) -> None:
         if not self.chief:
             return
-        with open(out / "metrics.jsonl", "a") as f:
-            f.write(json.dumps(entry) + "\n")
+        out.append_metrics(entry)
         with writer.as_default(step=entry["step"]):
             for key, value in entry.items():
                 if key not in ("step", "epoch"):
                     tf.summary.scalar(key, value)
 
-    def _sample(self, out: Path, writer, task, data, step: int) -> None:
+    def _sample(self, out: RunDir, writer, task, data, step: int) -> None:
         if not self.chief:
             return
         grid = task.sample_grid(data, self.cfg.seed)
-        save_png(grid, out / "samples" / f"step_{step:07d}.png")
+        out.save_sample(step, to_uint8(grid))
         with writer.as_default(step=step):
             tf.summary.image("samples", ((grid[None, ..., None] + 1) / 2).clip(0, 1))

@@ -12,7 +12,7 @@ import time
 
 from mri_gan import export
 from mri_gan.config import resolve
-from mri_gan.training.checkpoints import candidates
+from mri_gan.run_dir import RunDir
 from mri_gan.training.trainer import Trainer
 
 SOURCE = "phantom?subjects=4&size=32&slices=2"   # impute_run's, so the phantom cache serves it
@@ -57,7 +57,7 @@ def test_killed_training_resumes_to_the_end(tmp_path):
     args = ["-m", "mri_gan.train", "--model", "dcgan", "--preset", "smoke", "--data", SOURCE, "--out", run,
             "--no-progress", "--set", "steps=1000", "--set", "checkpoint_every=1"]
     kill_when(args, lambda: (run / "checkpoints" / "checkpoint").exists(), tmp_path)
-    killed_at = int(candidates(run / "checkpoints")[0].rsplit("-", 1)[1])
+    killed_at = int(RunDir(run).checkpoints()[0].rsplit("-", 1)[1])
     cfg = resolve("dcgan", "smoke", SOURCE, {"steps": str(killed_at + 2), "checkpoint_every": "1"})
     Trainer(cfg, run, resume=True, progress=False).fit()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
