@@ -72,15 +72,3 @@ def make_slices(subjects: int = 6, per_subject: int = 4, size: int = 32, seed: i
             records.append(Record(f"s{s:02d}", k, images, labels[s % len(labels)], mask, mask & (xx > 0.5),
                                   "synthetic"))
     return from_records(records, size, source="synthetic", kind="synthetic")
-
-
-def assert_config_round_trip(cls, kwargs: dict) -> None:
-    """``cls(**kwargs)`` survives get_config / from_config and Keras serialisation unchanged."""
-    import keras
-
-    model = cls(**kwargs)
-    clone = cls.from_config(model.get_config())
-    for key, value in kwargs.items():
-        assert getattr(clone, key) == value
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    assert type(restored) is cls and restored.get_config() == model.get_config()

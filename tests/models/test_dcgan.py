@@ -1,11 +1,11 @@
-"""DCGAN / cDCGAN models: shape tables, config round trips, discriminator layout."""
+"""DCGAN / cDCGAN models: shape tables, discriminator layout, labels, label smoothing, minibatch stddev
+(config round trips and mixed precision: test_networks.py)."""
 
 import math
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_config_round_trip
 
 from mri_gan.models.dcgan_networks import DCGANDiscriminator, DCGANGenerator
 
@@ -31,14 +31,6 @@ def test_discriminator_layout():
     assert [c.filters for c in convs] == [8, 16, 32, 64]          # channels double
     assert all(c.strides == (2, 2) for c in convs)                 # each halves the size
     assert d.blocks[0][1] is None and all(b[1] is not None for b in d.blocks[1:])  # no BN first
-
-
-@pytest.mark.parametrize("cls,kwargs", [(DCGANGenerator, dict(image_size=32, channels=2, z_dim=8, filters=4,
-                                                              num_classes=3)),
-                                        (DCGANDiscriminator, dict(image_size=32, channels=2, filters=4,
-                                                                  num_classes=3))])
-def test_get_config_round_trip(cls, kwargs):
-    assert_config_round_trip(cls, kwargs)
 
 
 def test_conditional_generator_depends_on_label():

@@ -1,11 +1,11 @@
 """Progressive GAN networks: feature widths, equalised layers, pixel norm and minibatch stddev,
-upsampling, shapes at every stage, fade-in limits, and get_config round trips."""
+upsampling, shapes at every stage, fade-in limits (config round trips and mixed precision:
+test_networks.py)."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_config_round_trip
 
 from mri_gan.models.layers import minibatch_stddev
 from mri_gan.models.pggan_networks import (
@@ -124,12 +124,3 @@ def test_conditional_generator_depends_on_label(nets):
     b = g(z[:1], tf.constant([1]), level=2)
     assert float(tf.reduce_max(tf.abs(a - b))) > 0
 
-
-@pytest.mark.parametrize("cls,kwargs", [
-    (PGGANGenerator, dict(image_size=32, start_size=8, channels=2, z_dim=8, fmap_base=32, fmap_max=16,
-                          num_classes=3, fmap_min=4, upsampling="bilinear")),
-    (PGGANDiscriminator, dict(image_size=32, start_size=8, channels=2, fmap_base=32, fmap_max=16,
-                              num_classes=3, fmap_min=4)),
-    (EqualConv2D, dict(filters=3, kernel_size=1, gain=1.0)), (EqualDense, dict(units=5, gain=0.5))])
-def test_get_config_round_trip(cls, kwargs):
-    assert_config_round_trip(cls, kwargs)

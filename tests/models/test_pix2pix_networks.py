@@ -1,10 +1,9 @@
 """Pix2Pix networks: UNet and PatchGAN shapes, the UNet's layout, upsampling and instance norm,
-the PatchGAN's receptive field, and get_config round trips."""
+the PatchGAN's receptive field (config round trips and mixed precision: test_networks.py)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import assert_config_round_trip
 
 from mri_gan.models.patchgan import PatchDiscriminator, patch_receptive_field
 from mri_gan.models.unet import AttentionGate, UNetGenerator
@@ -34,18 +33,6 @@ def test_generator_layout():
     assert g(tf.zeros([1, 128, 128, 1])).shape == (1, 128, 128, 4)
     with pytest.raises(ValueError):
         UNetGenerator(32, 1, 1, depth=6)
-
-
-@pytest.mark.parametrize("cls,kwargs", [
-    (UNetGenerator, dict(image_size=32, in_channels=3, out_channels=2, depth=4, filters=4,
-                         attention=True, dropout=0.3, norm="instance", input_skip=True)),
-    (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4,
-                         upsampling="resize", residual=[[1, 5], [0, 4], None, None])),
-    (UNetGenerator, dict(image_size=32, in_channels=8, out_channels=4, depth=5, filters=4, linear_base=4)),
-    (PatchDiscriminator, dict(in_channels=5, filters=4, patch_layers=2)),
-    (AttentionGate, dict(channels=3))])
-def test_get_config_round_trip(cls, kwargs):
-    assert_config_round_trip(cls, kwargs)
 
 
 def test_resize_upsampling_has_no_transposed_convolution():
