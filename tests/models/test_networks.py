@@ -1,4 +1,4 @@
-"""Every Keras network and layer of mri_gan.models through the one harness (network_harness.py):
+"""Every Keras network and layer of mri_gan.models through the one harness (tests/network_harness.py):
 the UNet with each of its options, the PatchGAN, the DCGAN and the PGGAN networks (at a small
 size, also fading a block in), and the layers they are built from."""
 

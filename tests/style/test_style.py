@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import ROOT
+from network_harness import Network, check_network
 
 from mri_gan.cli import main
 from mri_gan.errors import UserError
@@ -108,6 +109,9 @@ def test_gray_to_caffe_preprocessing():
     out = GrayToCaffe()(np.array([-1.0, 1.0], np.float32).reshape(1, 1, 2, 1)).numpy()[0, 0]
     np.testing.assert_allclose(out[0], -np.array(CAFFE_MEAN_BGR), rtol=1e-6)
     np.testing.assert_allclose(out[1], 255.0 - np.array(CAFFE_MEAN_BGR), rtol=1e-6)
+    gray = Network(GrayToCaffe, {}, lambda rng: (rng.uniform(-1, 1, (2, 8, 8, 1)).astype(np.float32),),
+                   (2, 8, 8, 3), float32_out=False)
+    check_network(gray)
 
 
 def test_imagenet_weights_from_keras_cache(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
-"""One check for every Keras network and layer of mri_gan.models: output shape, dtypes under
-mixed_bfloat16, get_config -> from_config giving the same outputs for the same weights, and Keras
-serialisation under the registered name (whole networks also through a .keras file)."""
+"""One check for every Keras network and layer of mri_gan (models/test_networks.py lists them):
+output shape, dtypes under mixed_bfloat16, get_config -> from_config giving the same outputs for
+the same weights, and Keras serialisation under the registered name (whole networks also through
+a .keras file)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def check_mixed_precision(case: Network, reference: keras.layers.Layer) -> None:
         out = case.run(net)
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    assert {v.dtype for v in net.weights} == {"float32"}
+    assert all(v.dtype == "float32" for v in net.weights), [v.dtype for v in net.weights]
     assert out.dtype == ("float32" if case.float32_out else "bfloat16"), out.dtype
     want = case.run(reference)
     diff = np.abs(out.astype(np.float32) - want).max()
