@@ -9,7 +9,6 @@ moves 2 (n - 1) / n of that per worker.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,9 @@ TINY_ARGS = ["--model", "dcgan", "--data", "phantom?subjects=4&size=32&slices=2"
 
 
 def _steps_per_s(run: Path, batch: int) -> float:
-    entries = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    from mri_gan.run_dir import RunDir
+
+    entries = RunDir(run).metrics()
     return statistics.median(e["images_per_s"] for e in entries[1:]) / batch
 
 

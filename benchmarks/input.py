@@ -10,7 +10,6 @@ through the trainer: images/s and the share of wall time spent in the iterator's
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -44,6 +43,7 @@ def input_rate(kind: str, size: int, batch: int = 64, steps: int = 20, repeats: 
 def input_wait(steps: int = 21, log_every: int = 5, size: int = 128) -> dict:
     """Images/s and input-wait share of a quick-preset imputation training (logged intervals but the first)."""
     from mri_gan.config import resolve
+    from mri_gan.run_dir import RunDir
     from mri_gan.training.trainer import Trainer
 
     cfg = resolve("pix2pix", "quick", "benchmark", {
@@ -52,7 +52,7 @@ def input_wait(steps: int = 21, log_every: int = 5, size: int = 128) -> dict:
         **(TINY_NET if size < 128 else {})})
     with tempfile.TemporaryDirectory() as tmp:
         Trainer(cfg, Path(tmp) / "run", data=random_slices(64, size), progress=False).fit()
-        entries = [json.loads(line) for line in (Path(tmp) / "run" / "metrics.jsonl").read_text().splitlines()]
+        entries = RunDir(Path(tmp) / "run").metrics()
     timed_entries = [e for e in entries[1:] if e["step"] % log_every == 0]
     return {"precision": cfg.precision, "batch": cfg.batch_size,
             "images_per_s": statistics.median(e["images_per_s"] for e in timed_entries),
