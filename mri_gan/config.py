@@ -22,15 +22,18 @@ UPSAMPLINGS = ("nearest", "bilinear")                # pggan G's feature upsampl
 #: config keys that apply to some models only -> those models (the others take every key)
 MODEL_KEYS = {
     **dict.fromkeys(("source", "target", "hide_weights", "unet_depth", "unet_filters", "attention", "unet_norm",
-                     "unet_input_skip", "residual", "linear_base", "unet_upsampling", "dropout", "adv_lambda",
-                     "l1_lambda", "l2_lambda", "ssim_lambda", "lesion_weight", "patch_layers", "select", "rotate",
-                     "zoom"), ("pix2pix",)),
+                     "unet_input_skip", "residual", "linear_base", "context", "unet_upsampling", "dropout",
+                     "adv_lambda", "l1_lambda", "l2_lambda", "ssim_lambda", "lesion_weight", "patch_layers", "select",
+                     "rotate", "zoom"), ("pix2pix",)),
     **dict.fromkeys(("g_filters", "label_smoothing", "minibatch_std"), ("dcgan", "cdcgan")),
     "d_filters": ("dcgan", "cdcgan", "pix2pix"),
     **dict.fromkeys(("z_dim", "sequences"), ("dcgan", "cdcgan", "pggan")),
     **dict.fromkeys(("start_size", "images_per_stage", "fmap_base", "fmap_max", "fmap_min", "max_batch_size",
                      "pggan_loss", "gp_weight", "drift_weight", "ema_images"), ("pggan",)),
 }
+
+#: most neighbouring slices on each side a 2.5-D model reads (``context``)
+MAX_CONTEXT = 4
 
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
@@ -86,6 +89,7 @@ class TrainConfig:
     unet_input_skip: bool = False     # full-resolution input path into the output layer
     residual: bool = False            # T1 / T1ce as the other (where given) plus a learned change (pix2pix.PARTNERS)
     linear_base: bool = False         # the training split's linear map of the given inputs plus a learned change
+    context: int = 0                  # 2.5-D: the given sequences of this many axial neighbours on each side as input
     unet_upsampling: str = "transposed"   # transposed (paper) | resize (bilinear x2 + 3x3 conv: no checkerboard)
     dropout: float = 0.5
     adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
@@ -274,6 +278,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UserError("--set", "adv_lambda, l1_lambda, l2_lambda, ssim_lambda and lesion_weight must be >= 0")
     if not (0.0 <= cfg.rotate <= 180.0 and 0.0 <= cfg.zoom < 0.5):
         raise UserError("--set", f"rotate={cfg.rotate} must be in [0, 180] degrees and zoom={cfg.zoom} in [0, 0.5)")
+    if not 0 <= cfg.context <= MAX_CONTEXT:
+        raise UserError("--set", f"context={cfg.context} must be 0 to {MAX_CONTEXT} neighbouring slices on each side")
     if cfg.residual and cfg.linear_base:
         raise UserError("--set", "residual and linear_base are alternatives: set one of them")
     if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):

@@ -20,6 +20,9 @@ Signatures (float images are in [-1, 1]; ``*_uint8`` ones take / return 0..255):
 - pix2pix imputation: ``serving_default`` = ``impute(image, available) -> image`` (the four
   sequences, given ones passed through, missing ones synthesized), ``impute_uint8``.
 
+A 2.5-D model (metadata ``context`` k > 0) takes each slice's channels followed by those of its
+k axial neighbours on each side (mri_gan.data.context); its outputs are the slice's own.
+
 Models are exported in inference mode: batch norm uses its moving statistics and pix2pix's
 dropout is off, so an export is a deterministic function (the same as ``task.translate`` and
 ``task.generate`` in-process); pix2pix's dropout-as-noise is a training device only here.
@@ -41,6 +44,7 @@ from mri_gan import __version__
 from mri_gan.atomic import atomic_folder, check
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
+from mri_gan.models.imputation import imputation_input
 
 FORMAT = "mri_gan-export-1"
 METADATA = Path("assets") / "metadata.json"
@@ -240,9 +244,13 @@ def generative_endpoints(task) -> dict[str, Endpoint]:
 def paired_endpoints(task) -> dict[str, Endpoint]:
     size = task.cfg.image_size
     G = task.generator
+    blocks = 2 * task.context + 1
+    slices = f" per axial slice, the slice then its {blocks - 1} neighbours ({task.context} on each side)" \
+        if task.context else ""
     if task.imputation:
         n_seq = len(SEQUENCES)
-        image_doc = f"image [N, {size}, {size}, {n_seq}] ({', '.join(SEQUENCES)}; zeros where missing)"
+        n_in = n_seq * blocks
+        image_doc = f"image [N, {size}, {size}, {n_in}] ({', '.join(SEQUENCES)}{slices}; zeros where missing)"
         avail_spec = tf.TensorSpec([None, n_seq], tf.bool, name="available")
         avail_doc = f"available [N, {n_seq}] bool: which sequences are given (at least one per row)"
 
@@ -252,32 +260,31 @@ def paired_endpoints(task) -> dict[str, Endpoint]:
             available = _require(tf.reduce_all(tf.reduce_any(available, axis=1)), available,
                                  "available: every row needs at least one given sequence")
             given = tf.cast(available, tf.float32)[:, None, None, :]
-            planes = tf.broadcast_to(given, tf.shape(images))
-            out = G(tf.concat([images * given, planes], axis=-1), training=False)
-            return images * given + out * (1.0 - given)
+            out = G(imputation_input(images, available), training=False)
+            return images[..., :n_seq] * given + out * (1.0 - given)
 
         def impute(image, available):
-            return {"image": fill(_image(image, "image", size, n_seq), available)}
+            return {"image": fill(_image(image, "image", size, n_in), available)}
 
         def impute_uint8(image, available):
-            x = _from_uint8(_checked(image, "image", [None, size, size, n_seq]))
+            x = _from_uint8(_checked(image, "image", [None, size, size, n_in]))
             return {"image": _to_uint8(fill(x, available))}
 
         out_doc = f"image [N, {size}, {size}, {n_seq}]: given sequences passed through, missing ones synthesized"
         return {
             "serving_default": Endpoint(
-                impute, {"image": (tf.TensorSpec([None, size, size, n_seq], tf.float32, name="image"),
+                impute, {"image": (tf.TensorSpec([None, size, size, n_in], tf.float32, name="image"),
                                    image_doc + " float32 in [-1, 1]"),
                          "available": (avail_spec, avail_doc)},
                 {"image": out_doc + ", float32 in [-1, 1]"}, "impute the missing sequences"),
             "impute_uint8": Endpoint(
-                impute_uint8, {"image": (tf.TensorSpec([None, size, size, n_seq], tf.uint8, name="image"),
+                impute_uint8, {"image": (tf.TensorSpec([None, size, size, n_in], tf.uint8, name="image"),
                                          image_doc + " uint8 0..255"),
                                "available": (avail_spec, avail_doc)},
                 {"image": out_doc + ", uint8"}, "impute, uint8 in and out (" + UINT8_NOTE + ")"),
         }
-    c = len(task.sources)
-    src_doc = f"source [N, {size}, {size}, {c}] ({', '.join(task.sources)} as channels)"
+    c = len(task.sources) * blocks
+    src_doc = f"source [N, {size}, {size}, {c}] ({', '.join(task.sources)} as channels{slices})"
     out_doc = f"image [N, {size}, {size}, 1] ({task.target})"
 
     def translate(source):
@@ -323,7 +330,7 @@ def metadata(task, signatures: dict[str, Endpoint], run_dir=None) -> dict:
                               "resolution": cfg.start_size * 2 ** level}
     else:
         info.update(kind="impute" if task.imputation else "translate", sequences=list(SEQUENCES),
-                    source=list(task.sources), target=task.target)
+                    source=list(task.sources), target=task.target, context=task.context)
     return info
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mri_gan.config import TrainConfig
+from mri_gan.data.context import block_channels
 from mri_gan.data.records import SEQUENCES
 from mri_gan.errors import UserError
 from mri_gan.translate_checks import check_translate
@@ -127,8 +128,14 @@ class ExportedTranslator(Exported):
     def target(self) -> str:
         return self.info["target"]
 
+    @property
+    def context(self) -> int:
+        """Axial neighbours read on each side of a slice (2.5-D; ``data.context``)."""
+        return self.cfg.context
+
     def impute(self, images: np.ndarray, available, batch: int = BATCH) -> np.ndarray:
-        """[N, S, S, 4] in [-1, 1] with the sequences not ``available`` ([4] or [N, 4]) synthesized."""
+        """[N, S, S, 4] in [-1, 1] with the sequences not ``available`` ([4] or [N, 4]) synthesized;
+        ``images`` are [N, S, S, 4 (2k + 1)] for a 2.5-D model (``data.context``)."""
         if not self.imputation:
             raise UserError(self.path, f"a translation model ({', '.join(self.sources)} -> {self.target}) "
                                        "does not impute; export an imputation run (--target any)")
@@ -138,16 +145,16 @@ class ExportedTranslator(Exported):
             raise UserError("--input", "imputation needs at least one given sequence per slice")
         out = [self.call("serving_default", image=images[i:i + batch], available=have[i:i + batch])["image"]
                for i in range(0, len(images), batch)]
-        return np.concatenate(out) if out else images.copy()
+        return np.concatenate(out) if out else images[..., :len(SEQUENCES)].copy()
 
     def translate(self, images: np.ndarray, available, target: str) -> np.ndarray:
         """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where
-        missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1], as
-        ``Pix2Pix.translate`` does in-process."""
+        missing; [N, S, S, 4 (2k + 1)] for a 2.5-D model) given ``available`` ([4] or [N, 4] bool):
+        [N, S, S] in [-1, 1], as ``Pix2Pix.translate`` does in-process."""
         x = check_translate(self, images, available, target)
         if self.imputation:
             return self.impute(x.images, x.given)[..., x.target]
-        source = x.images[..., x.channels]
+        source = x.images[..., block_channels(x.channels, len(SEQUENCES), self.context)]
         out = [self.call("serving_default", source=source[i:i + BATCH])["image"][..., 0]
                for i in range(0, len(source), BATCH)]
         return np.concatenate(out).astype(np.float32) if out else np.zeros(x.images.shape[:3], np.float32)

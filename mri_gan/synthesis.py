@@ -2,15 +2,17 @@
 of 2-D slices in -> a folder of PNGs out.
 
 The network is behind one function, ``Translator.translate(images, available, target)``:
-slices [N, S, S, 4] in [-1, 1] (``SEQUENCES`` order, zeros where missing) and the [4] bool
-availability -> the target [N, S, S] in [-1, 1]. A trained run gives one (``task_translator``),
+slices [N, S, S, 4] in [-1, 1] (``SEQUENCES`` order, zeros where missing; a 2.5-D model's with
+its axial neighbours' channels after them, ``data.context``) and the [4] bool availability -> the
+target [N, S, S] in [-1, 1]. A trained run gives one (``task_translator``),
 an exported SavedModel can give another.
 
 Volumes: a case is read with the ``brats`` reader's helpers and normalised as that reader
 does (brain mask = union of non-zero voxels when skull-stripped, else per axial slice the skull
 strip of a model whose reader stripped 2-D slices, or a head mask; each volume's brain p0.5 -> 0
 and median -> 0.35, clipped to [0, 1]); its axial slices are resized to the model size,
-translated in batches, resized back to the original in-plane size and put back in the file's
+each given with the neighbours a 2.5-D model reads (among the slices with brain, the edge ones
+repeated), translated in batches, resized back to the original in-plane size and put back in the file's
 array layout. Intensity rule: the target volume is missing, so
 its scale is unknown; the synthesized [0, 1] is mapped back through the scale of the reference
 input (the first given sequence in t1, t1ce, t2, flair order), which keeps the output in that
@@ -23,7 +25,8 @@ Slices: ``seq=DIR`` pairs (or one DIR for a model with one source) of 2-D images
 relative names, taken as one subject and preprocessed as the model's training reader did (the
 run's recorded ``preprocessing``: robust scaling per sequence, skull strip or head mask of the
 mean image; 8-bit / 255 with a head mask for runs that recorded none), PNG outputs (uint8,
-[0, 1] -> [0, 255], 0 outside the mask) under the same relative names.
+[0, 1] -> [0, 255], 0 outside the mask) under the same relative names. A 2.5-D model needs
+volumes: 2-D slices carry no axial neighbours.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import cv2
 import numpy as np
 
 from mri_gan.atomic import atomic_file, atomic_folder, check
+from mri_gan.data import context as slice_context
 from mri_gan.data import preprocess
 from mri_gan.data.brats import (
     axial_slices,
@@ -80,6 +84,8 @@ class Translator:
     sample: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
     #: the one sequence a translation model synthesizes, or None for any (imputation)
     target: str | None = None
+    #: axial neighbours read on each side of a slice (2.5-D; 0: the slice alone)
+    context: int = 0
 
 
 def task_translator(task) -> Translator:
@@ -93,7 +99,7 @@ def task_translator(task) -> Translator:
         if getattr(task, "samples_dropout", False) else None
     return Translator(task.translate, task.cfg.image_size, single, name,
                       None if task.imputation else list(task.sources), task.meta.get("preprocessing"), sample,
-                      None if task.imputation else task.target)
+                      None if task.imputation else task.target, task.context)
 
 
 def ticking(translator: Translator, tick) -> Translator:
@@ -241,6 +247,7 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
         strip = (translator.preprocessing or {}).get("mask") == "stripped"
         brain = np.stack([(preprocess.stripped_mask if strip else preprocess.head_mask)(s) for s in mean])
     keep = np.flatnonzero(brain.any(axis=(1, 2)))
+    slice_context.check_depth(len(keep), translator.context, "--input")
     size = translator.image_size
     available = np.array([s in volumes for s in SEQUENCES])
     stack = np.zeros((len(keep), size, size, len(SEQUENCES)), np.float32)
@@ -248,6 +255,9 @@ def synthesize_volume(volumes: dict[str, np.ndarray], affine, target: str, trans
         if seq in scaled:
             stack[..., c] = [preprocess.to_model_range(preprocess.resize_image(scaled[seq][k], size))
                              for k in keep]
+    if translator.context:
+        neighbours = slice_context.neighbour_rows(np.zeros(len(keep)), keep, translator.context)
+        stack = slice_context.with_context(stack, neighbours)
     synthesized, spread = predict_with_spread(translator, stack, available, target, batch, samples)
     reference = order[0]
     lo, hi = bounds[reference]
@@ -386,6 +396,9 @@ def synthesize_slices(folders: dict[str, Path], target: str, translator: Transla
     the inputs preprocessed as the model's training data was (``Translator.preprocessing``)."""
     check(out, overwrite, folder=True)
     target, folders = _inputs_used(target, folders, translator.sources)
+    if translator.context:
+        raise UserError(next(iter(folders.values())), f"2-D slices carry no axial neighbours; this model reads "
+                                                      f"{translator.context} on each side: give NIfTI volumes")
     listing = {seq: _images_of(folder) for seq, folder in folders.items()}
     first = next(iter(listing))
     names = list(listing[first])

@@ -15,7 +15,7 @@ from mri_gan.errors import UserError
 class TranslateInput:
     """Checked inputs of one ``translate`` call."""
 
-    images: np.ndarray         # [N, S, S, 4] float32, SEQUENCES order
+    images: np.ndarray         # [N, S, S, 4 (2k + 1)] float32, SEQUENCES order per slice block (data.context)
     target: int                # the target's index in SEQUENCES
     given: np.ndarray          # [N, 4] bool: the inputs the model may read (never the target's, for imputation)
     channels: list[int] | None  # the sources' indices in SEQUENCES (translation), None for imputation
@@ -23,11 +23,17 @@ class TranslateInput:
 
 def check_translate(model, images, available, target: str) -> TranslateInput:
     """Check a ``model.translate(images, available, target)`` call; ``model`` says what it is by
-    ``imputation`` (any target from the others) or ``sources`` and ``target`` (translation). A
+    ``imputation`` (any target from the others) or ``sources`` and ``target`` (translation), and
+    ``context`` (axial neighbours on each side, whose blocks follow the slice's channels). A
     UserError names what is wrong: an unknown or other target, a missing source, a slice with
-    nothing else given."""
+    nothing else given, slices without their neighbours."""
     name = canonical_sequence(target, "--target")
     images = np.asarray(images, np.float32)
+    k = model.context
+    if images.ndim != 4 or images.shape[-1] != (2 * k + 1) * len(SEQUENCES):
+        raise UserError("--input", f"this model reads {2 * k + 1} axial slice(s) of the {len(SEQUENCES)} "
+                                   f"sequences ({(2 * k + 1) * len(SEQUENCES)} channels); got slices of shape "
+                                   f"{list(images.shape[1:])}")
     have = np.broadcast_to(np.asarray(available, bool), (len(images), len(SEQUENCES)))
     t = SEQUENCES.index(name)
     if model.imputation:

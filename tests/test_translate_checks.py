@@ -8,8 +8,8 @@ import pytest
 from mri_gan.errors import UserError
 from mri_gan.translate_checks import check_translate
 
-IMPUTE = SimpleNamespace(imputation=True, sources=["t1", "t1ce", "t2", "flair"], target="any")
-T1_T2_TO_FLAIR = SimpleNamespace(imputation=False, sources=["t1", "t2"], target="flair")
+IMPUTE = SimpleNamespace(imputation=True, sources=["t1", "t1ce", "t2", "flair"], target="any", context=0)
+T1_T2_TO_FLAIR = SimpleNamespace(imputation=False, sources=["t1", "t2"], target="flair", context=0)
 
 
 def _images(n: int = 3) -> np.ndarray:
@@ -36,3 +36,13 @@ def test_translation_checks_target_and_sources_and_reads_the_sources():
         check_translate(T1_T2_TO_FLAIR, _images(), [[1, 0, 1, 0], [1, 0, 0, 0], [1, 0, 1, 0]], "flair")
     with pytest.raises(UserError, match="--target"):
         check_translate(T1_T2_TO_FLAIR, _images(), [True] * 4, "pd")
+
+
+def test_a_2_5d_model_needs_each_slice_with_its_neighbours():
+    deep = SimpleNamespace(imputation=True, sources=IMPUTE.sources, target="any", context=1)
+    with pytest.raises(UserError, match=r"reads 3 axial slice\(s\) of the 4 sequences \(12 channels\)"):
+        check_translate(deep, _images(), [True] * 4, "t1")
+    stacked = np.concatenate([_images()] * 3, axis=-1)
+    assert check_translate(deep, stacked, [True] * 4, "t1").images.shape == (3, 2, 2, 12)
+    with pytest.raises(UserError, match="4 channels"):
+        check_translate(IMPUTE, stacked, [True] * 4, "t1")

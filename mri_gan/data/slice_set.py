@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mri_gan.data import preprocess
+from mri_gan.data import context, preprocess
 from mri_gan.data.reader import Reader
 from mri_gan.data.records import SEQUENCES, Record, binary_label
 from mri_gan.data.source import open_source
@@ -53,6 +53,17 @@ class SliceSet:
         """Images of the named sequences as channels: [N, H, W, len(sequences)] (rows ``index``)."""
         images = self.images if index is None else self.images[index]
         return images[..., [SEQUENCES.index(s) for s in sequences]]
+
+    def neighbours(self, k: int) -> np.ndarray:
+        """[N, 2k] rows of each slice's axial neighbours in its subject (``context.neighbour_rows``)."""
+        return context.neighbour_rows(self.subjects, self.slice_index, k)
+
+    def with_context(self, k: int, index=None) -> np.ndarray:
+        """Images of rows ``index`` (all when None) with the channels of ``k`` axial neighbours on
+        each side appended (``context.with_context``): a 2.5-D model's input slices."""
+        if not k:
+            return self.images if index is None else self.images[index]
+        return context.with_context(self.images, self.neighbours(k), index)
 
     def has(self, sequences) -> np.ndarray:
         """[N] bool: slices that have every one of the named sequences."""

@@ -74,8 +74,8 @@ def _paired_parts(task, data: SliceSet, predict: bool = True, samples: int = 0) 
             batches = -(-len(rows) // synthesis.BATCH) * max(1, samples)
             with progress.bar(f"predicting {seq} ({max(1, samples)} draws)", batches, "batch") as shown:
                 translator = synthesis.ticking(synthesis.task_translator(task), shown.update)
-                pred01, spread = synthesis.predict_with_spread(translator, sub.images, sub.available, seq,
-                                                               samples=samples)
+                pred01, spread = synthesis.predict_with_spread(translator, data.with_context(task.context, rows),
+                                                               sub.available, seq, samples=samples)
             part["pred"] = preprocess.to_model_range(pred01)
             if spread is not None:
                 part["calibration"] = uncertainty.calibration(spread, pred01 - metrics.to_unit_range(part["target"]),

@@ -38,7 +38,11 @@ def hide_sequences(available: np.ndarray, rng: np.random.Generator, weights=(1.0
 
 
 def imputation_input(images, given) -> tf.Tensor:
-    """[N, H, W, 4] images and [N, 4] given flags -> [N, H, W, 8]: given images (others 0) and flags."""
+    """[N, H, W, 4 B] images (B slice blocks of the four sequences: ``data.context``) and [N, 4] given
+    flags -> [N, H, W, 4 B + 4]: the first block's given images (others 0), the four flags as planes,
+    then the other blocks gated by the same flags."""
     images = tf.convert_to_tensor(images, tf.float32)
     g = tf.cast(given, tf.float32)[:, None, None, :]
-    return tf.concat([images * g, tf.broadcast_to(g, tf.shape(images))], axis=-1)
+    gated = images * tf.tile(g, [1, 1, 1, images.shape[-1] // len(SEQUENCES)])
+    planes = tf.broadcast_to(g, tf.shape(images[..., :len(SEQUENCES)]))
+    return tf.concat([gated[..., :len(SEQUENCES)], planes, gated[..., len(SEQUENCES):]], axis=-1)

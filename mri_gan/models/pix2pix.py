@@ -18,6 +18,11 @@ Two tasks share one step:
   ``hide_weights``) drawn from the step's random numbers; the L1 term and the synthesized part of D's fake
   input cover the hidden channels only (the given ones are passed through). At inference it
   fills whichever sequences are missing.
+
+``context`` k > 0 makes either task 2.5-D: the input adds, after the slice's own channels, the
+same channels of its k axial neighbours on each side (``data.context``; the availability planes
+stay after the slice's own images, and a neighbour hides what the slice hides). Every caller of
+``translate`` passes slices with their neighbours' channels (``SliceSet.with_context``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import tensorflow as tf
 
 from mri_gan import losses
 from mri_gan.config import TrainConfig
+from mri_gan.data.context import block_channels
 from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.errors import UserError
@@ -126,8 +132,18 @@ class Pix2Pix(GANTask):
         self.generator.base.table.assign(table)
 
     @property
+    def context(self) -> int:
+        """Axial neighbours read on each side of a slice (2.5-D; 0: the slice alone)."""
+        return self.cfg.context
+
+    @property
+    def context_channels(self) -> int:
+        """Generator inputs that are neighbouring slices' images."""
+        return 2 * self.context * (len(SEQUENCES) if self.imputation else len(self.sources))
+
+    @property
     def in_channels(self) -> int:
-        return 2 * len(SEQUENCES) if self.imputation else len(self.sources)
+        return (2 * len(SEQUENCES) if self.imputation else len(self.sources)) + self.context_channels
 
     @property
     def out_channels(self) -> int:
@@ -139,7 +155,8 @@ class Pix2Pix(GANTask):
         self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
                                        cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
                                        cfg.unet_norm, cfg.unet_input_skip, cfg.unet_upsampling,
-                                       self.residual_spec(), self.base_inputs, name="generator")
+                                       self.residual_spec(), self.base_inputs, self.context_channels,
+                                       name="generator")
         self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
                                                 cfg.patch_layers, name="discriminator")
         s = cfg.image_size
@@ -165,7 +182,10 @@ class Pix2Pix(GANTask):
         return data.has(self.sources + [self.target])
 
     def source(self, data: SliceSet) -> dict[str, np.ndarray]:
-        return {"images": data.images, "available": data.available, "lesion": data.tumor_mask}
+        out = {"images": data.images, "available": data.available, "lesion": data.tumor_mask}
+        if self.context:
+            out["neighbours"] = data.neighbours(self.context).astype(np.int32)
+        return out
 
     def draw(self, seed, step, n: int, segment: int = 0) -> dict:
         geometry, count, order = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
@@ -177,14 +197,20 @@ class Pix2Pix(GANTask):
 
     def assemble(self, source, index, draws, segment: int = 0) -> dict:
         images = tf.gather(source["images"], index)
+        if self.context:     # [B, 2k] neighbour rows -> their images' blocks after the slice's own
+            blocks = tf.gather(source["images"], tf.gather(source["neighbours"], index))
+            blocks = tf.transpose(blocks, [0, 2, 3, 1, 4])
+            s = self.cfg.image_size
+            images = tf.concat([images, tf.reshape(blocks, [-1, s, s, 2 * self.context * len(SEQUENCES)])], -1)
         lesion = tf.cast(tf.gather(source["lesion"], index), tf.float32)[..., None]
         if self.imputation:
             images, lesion = self.transformed(draws, images, lesion)
             available = tf.gather(source["available"], index)
             hidden = hidden_sequences(available, draws["hide_count"], draws["hide_order"], self.cfg.hide_weights)
-            return {"cond": imputation_input(images, available & ~hidden), "target": images,
+            return {"cond": imputation_input(images, available & ~hidden), "target": images[..., :len(SEQUENCES)],
                     "weight": tf.cast(hidden, tf.float32), "lesion": lesion}
-        pair = tf.gather(images, [SEQUENCES.index(s) for s in self.sources + [self.target]], axis=3)
+        channels = block_channels([SEQUENCES.index(s) for s in self.sources], len(SEQUENCES), self.context)
+        pair = tf.gather(images, channels + [SEQUENCES.index(self.target)], axis=3)
         pair, lesion = self.transformed(draws, pair, lesion)
         return {"cond": pair[..., :-1], "target": pair[..., -1:], "weight": tf.ones([tf.shape(index)[0], 1]),
                 "lesion": lesion}
@@ -242,8 +268,9 @@ class Pix2Pix(GANTask):
 
     def translate(self, images: np.ndarray, available, target: str, sample: bool = False) -> np.ndarray:
         """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where
-        missing) given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1]; ``sample``: one
-        draw with the generator's dropout on (for uncertainty), else its prediction.
+        missing; a 2.5-D model: [N, S, S, 4 (2k + 1)] with the neighbours' blocks after the slice's)
+        given ``available`` ([4] or [N, 4] bool): [N, S, S] in [-1, 1]; ``sample``: one draw with
+        the generator's dropout on (for uncertainty), else its prediction.
 
         Translation needs its source sequences; imputation uses every available one but the target."""
         from mri_gan.translate_checks import check_translate
@@ -252,7 +279,7 @@ class Pix2Pix(GANTask):
         if self.imputation:
             cond, channel = imputation_input(x.images, x.given), x.target
         else:
-            cond, channel = x.images[..., x.channels], 0
+            cond, channel = x.images[..., block_channels(x.channels, len(SEQUENCES), self.context)], 0
         predict = self._sample if sample else self._predict
         out = [predict(tf.constant(cond[i:i + INFER_BATCH])).numpy()[..., channel]
                for i in range(0, len(cond), INFER_BATCH)]
@@ -283,7 +310,7 @@ class Pix2Pix(GANTask):
         per_target = {}
         for seq, rows in self._pairs(data):
             sub = data.subset(rows)
-            pred = self.translate(sub.images, sub.available, seq)
+            pred = self.translate(data.with_context(self.context, rows), sub.available, seq)
             per_target[seq] = paired_metrics(pred, sub.channels([seq])[..., 0], sub.brain_mask,
                                              sub.subjects, lesion=sub.tumor_mask)
         if not per_target:
@@ -349,7 +376,7 @@ class Pix2Pix(GANTask):
             seq, rows = pairs[k % len(pairs)]
             i = int(rng.choice(rows))
             image, have = data.images[i:i + 1], data.available[i]
-            pred = self.translate(image, have, seq)[0]
+            pred = self.translate(data.with_context(self.context, [i]), have, seq)[0]
             real = image[0, ..., SEQUENCES.index(seq)]
             shown = [s for s in self.sources if have[SEQUENCES.index(s)] and s != seq][0]
             tiles += [image[0, ..., SEQUENCES.index(shown)], pred, real, np.abs(pred - real) - 1.0]

@@ -100,9 +100,9 @@ class GANTask:
         """One global batch of the examples ``index`` as NumPy arrays, its draws seeded from ``rng``
         (eagerly, outside the input pipeline)."""
         seed = tf.constant(rng.integers(0, 2 ** 62, 2), tf.int64)
-        source = {k: tf.constant(v[index]) for k, v in self.source(data).items()}
+        source = {k: tf.constant(v) for k, v in self.source(data).items()}
         draws = self.draw(seed, tf.constant(step, tf.int64), len(index), step)
-        return {k: v.numpy() for k, v in self.assemble(source, tf.range(len(index)), draws, step).items()}
+        return {k: v.numpy() for k, v in self.assemble(source, tf.constant(index), draws, step).items()}
 
     def geometry_draws(self, seed: tf.Tensor, n: int) -> dict[str, tf.Tensor]:
         """Per example: ``flip`` (half of them, when ``cfg.flip``), and the ``angle`` (radians,

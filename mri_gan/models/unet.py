@@ -13,7 +13,8 @@ transposed convolution by a bilinear x2 resize and a 3x3 convolution (no checker
 from it, and starts as the copy: its last layer is zero at start). ``linear_base`` adds instead,
 to every output, a least-squares linear map of the given inputs fitted on the training split
 (:class:`LinearBase`, one map per output and set of given inputs): the network starts as the
-multi-input regression baseline and learns the change from it.
+multi-input regression baseline and learns the change from it. ``context_channels``: that many
+last inputs (a 2.5-D model's neighbouring slices) reach the network only, not the base or residual.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class UNetGenerator(keras.Model):
 
     def __init__(self, image_size=128, in_channels=1, out_channels=1, depth=7, filters=64,
                  attention=False, dropout=0.5, norm="batch", input_skip=False, upsampling="transposed",
-                 residual=None, linear_base=0, **kwargs):
+                 residual=None, linear_base=0, context_channels=0, **kwargs):
         super().__init__(**kwargs)
         if image_size % 2 ** depth or depth < 2:
             raise ValueError(f"depth {depth} does not divide image_size {image_size} into whole pixels")
@@ -148,12 +149,14 @@ class UNetGenerator(keras.Model):
         self.residual = [list(r) if r is not None else None for r in residual] if residual else None
         if self.residual is not None and len(self.residual) != out_channels:
             raise ValueError(f"residual names {len(self.residual)} channels for {out_channels} outputs")
-        if linear_base and (self.residual is not None or in_channels not in (linear_base, 2 * linear_base)):
+        own = in_channels - context_channels       # the inputs of the slice itself
+        if linear_base and (self.residual is not None or own not in (linear_base, 2 * linear_base)):
             raise ValueError(f"linear_base={linear_base} needs no residual and {linear_base} image inputs, "
-                             f"with or without as many availability planes (got {in_channels} inputs)")
+                             f"with or without as many availability planes (got {own} inputs)")
         #: image inputs the linear base reads (0: none; more inputs are their availability planes)
         self.linear_base = linear_base
-        self.base = (LinearBase(linear_base, out_channels, in_channels > linear_base, dtype="float32")
+        self.context_channels = context_channels
+        self.base = (LinearBase(linear_base, out_channels, own > linear_base, dtype="float32")
                      if linear_base else None)
         self.image_size, self.in_channels, self.out_channels = image_size, in_channels, out_channels
         self.depth, self.filters, self.attention, self.dropout = depth, filters, attention, dropout
@@ -217,4 +220,4 @@ class UNetGenerator(keras.Model):
                 "out_channels": self.out_channels, "depth": self.depth, "filters": self.filters,
                 "attention": self.attention, "dropout": self.dropout, "norm": self.norm,
                 "input_skip": self.input_skip, "upsampling": self.upsampling, "residual": self.residual,
-                "linear_base": self.linear_base}
+                "linear_base": self.linear_base, "context_channels": self.context_channels}
