@@ -98,7 +98,7 @@ CASES = {
     "dcgan-discriminator-conditional": Network(
         DCGANDiscriminator, dict(image_size=32, channels=2, filters=4, num_classes=3), labelled(2, 32, 2, 3), (2, 1)),
     # 32 or more features per pixel: pixel norm over a handful of features is ill-conditioned, so
-    # that bfloat16's rounding alone moves the output of a smaller generator by tens of percent
+    # that bfloat16's rounding alone would move a smaller generator's output past BF16_TOLERANCE
     "pggan-generator-conditional-bilinear": Network(
         PGGANGenerator, dict(image_size=32, start_size=8, channels=2, z_dim=8, fmap_base=256, fmap_max=64,
                              num_classes=3, fmap_min=32, upsampling="bilinear"), latents(4, 8, 3), (4, 32, 32, 2)),
