@@ -5,6 +5,7 @@ a .keras file)."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +84,17 @@ def check_config_round_trip(case: Network, net: keras.layers.Layer) -> None:
 
 
 def check_registered(case: Network, net: keras.layers.Layer) -> None:
-    """Keras serialises ``net`` under the name ``mri_gan>ClassName`` and restores it from it."""
+    """Keras serialises ``net`` under the name ``mri_gan>ClassName`` and restores it from it, built
+    with every weight (of the same shapes) and without a warning."""
     config = keras.saving.serialize_keras_object(net)
     assert config["registered_name"] == f"mri_gan>{case.cls.__name__}", config["registered_name"]
     assert keras.saving.get_registered_object(config["registered_name"]) is case.cls
-    restored = keras.saving.deserialize_keras_object(config)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        restored = keras.saving.deserialize_keras_object(config)
+    assert not caught, [str(w.message) for w in caught]
     assert type(restored) is case.cls and restored.get_config() == net.get_config()
+    assert [w.shape for w in restored.weights] == [w.shape for w in net.weights], case.cls.__name__
 
 
 def check_network(case: Network) -> None:
@@ -100,10 +106,14 @@ def check_network(case: Network) -> None:
 
 
 def check_keras_file(case: Network, folder: Path) -> None:
-    """A whole network saved to a .keras file loads back as the same class with the same outputs."""
+    """A whole network saved to a .keras file loads back, without a warning, as the same class with
+    the same outputs."""
     net = case.build()
     path = folder / "network.keras"
     net.save(path)
-    loaded = keras.saving.load_model(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        loaded = keras.saving.load_model(path)
+    assert not caught, [str(w.message) for w in caught]
     assert type(loaded) is case.cls
     np.testing.assert_array_equal(case.run(loaded), case.run(net))

@@ -23,6 +23,11 @@ def _levels(image_size: int) -> int:
     return levels
 
 
+def _labels(num_classes: int):
+    """One label to build a conditional network with, or None."""
+    return keras.ops.zeros((1,), "int32") if num_classes else None
+
+
 @keras.saving.register_keras_serializable(package="mri_gan")
 class DCGANGenerator(keras.Model):
     """z [N, z_dim] (and labels [N] when conditional) -> images [N, size, size, channels] in [-1, 1]."""
@@ -44,6 +49,10 @@ class DCGANGenerator(keras.Model):
                                 batch_norm(), leaky()])
         self.to_image = keras.layers.Conv2DTranspose(channels, 4, 2, "same")
         self.out_act = keras.layers.Activation("tanh", dtype="float32")
+
+    def build(self, z_shape):
+        """Create every weight (a network loaded from a .keras file passes the shape of z only)."""
+        self.call(keras.ops.zeros((1, self.z_dim)), _labels(self.num_classes))
 
     def call(self, z, labels=None, training=None):
         x = z
@@ -76,6 +85,10 @@ class DCGANDiscriminator(keras.Model):
             self.blocks.append([conv, batch_norm() if i else None, leaky()])
         self.flatten = keras.layers.Flatten()
         self.logit = keras.layers.Dense(1, dtype="float32")
+
+    def build(self, images_shape):
+        """Create every weight (a network loaded from a .keras file passes the images' shape only)."""
+        self.call(keras.ops.zeros((1, self.image_size, self.image_size, self.channels)), _labels(self.num_classes))
 
     def call(self, images, labels=None, training=None):
         x = images

@@ -37,6 +37,13 @@ class PatchDiscriminator(keras.Model):
                                                     use_bias=norm is None), norm, leaky()])
         self.logits = keras.layers.Conv2D(1, 4, 1, "same", dtype="float32")
 
+    def build(self, condition_shape):
+        """Create every weight from the condition's channels (the image has the other input channels),
+        so that a network loaded from a .keras file, which passes this shape only, reads its weights."""
+        size, given = 2 ** self.patch_layers, condition_shape[-1]
+        self.call(keras.ops.zeros((1, size, size, given)),
+                  keras.ops.zeros((1, size, size, self.in_channels - given)))
+
     def call(self, condition, image, training=None):
         x = keras.ops.concatenate([condition, keras.ops.cast(image, condition.dtype)], axis=-1)
         for conv, norm, act in self.blocks:

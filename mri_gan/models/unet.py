@@ -63,6 +63,12 @@ class AttentionGate(keras.layers.Layer):
         self.w_gate = keras.layers.Conv2D(channels, 1)
         self.psi = keras.layers.Conv2D(1, 1, activation="sigmoid")
 
+    def build(self, skip_shape, gate_shape):
+        """Create the three convolutions' weights (also when restored from a config)."""
+        self.w_skip.build(skip_shape)
+        self.w_gate.build(gate_shape)
+        self.psi.build((*skip_shape[:-1], self.channels))
+
     def call(self, skip, gate):
         weights = self.psi(keras.ops.relu(self.w_skip(skip) + self.w_gate(gate)))
         return skip * weights
@@ -77,10 +83,10 @@ class LinearBase(keras.layers.Layer):
     which of them are given: the inputs after the images are one availability plane per image
     (imputation: 2^images maps, indexed by the flags as bits), or there are none (translation:
     one map). ``table`` [maps, outputs, images + 1] is a weight set by :meth:`Pix2Pix.initialise`
-    (not trained; saved with the generator)."""
+    (not trained; saved with the generator). It computes in float32 whatever the dtype policy."""
 
     def __init__(self, images: int, outputs: int, flagged: bool, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, "dtype": "float32"})
         self.images, self.outputs, self.flagged = images, outputs, flagged
         self.table = self.add_weight(shape=(2 ** images if flagged else 1, outputs, images + 1),
                                      initializer="zeros", trainable=False, dtype="float32", name="table")
