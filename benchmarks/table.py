@@ -7,16 +7,22 @@ profiler on the traced step; "-" for the input path, which has no matmuls), achi
 the median, the matmul peak, their ratio, peak resident memory. The synthesis line is `mri-gan
 synthesize` minus process start, T1 -> FLAIR, with the quick preset's UNet width (untrained:
 speed does not depend on the weights). With ``MRI_GAN_BENCH_TINY=1`` everything runs at a tiny size.
+``--json PATH`` also saves the figures (with the date and the load average before and after) for
+`python -m benchmarks results PATH` to write into the results page.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 
 from benchmarks.common import matmul_peak_gflops, peak_memory_mb, tiny
+from mri_gan.atomic import atomic_file, check
+from mri_gan.errors import UserError
 
 #: row -> (workload as printed, tiny workload as printed)
 ROWS = {
@@ -80,18 +86,50 @@ def _in_process(what: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    print("| workload | " + " | ".join(COLUMNS) + " |")
-    print("|---" * (len(COLUMNS) + 1) + "|")
-    for row, names in ROWS.items():
-        f = _in_process(row)
-        rates = f["images_per_s"]
-        cells = [rates["median"], rates["min"], rates["max"], f["gflop_per_image"], f["achieved_gflops"],
-                 f["peak_gflops"], f["ratio"], f["peak_memory_mb"]]
-        print(f"| {names[tiny()]} | " + " | ".join(_cell(c) for c in cells) + " |", flush=True)
-    s = _in_process("synthesis")
-    print(f"\nsynthesis (mri-gan synthesize t1 -> flair, quick-preset UNet width) per 240x240x{s['slices']} case: "
-          f"{s['median']:.3g} s median (min {s['min']:.3g}, max {s['max']:.3g}); goal < 10 s")
+def _row_line(f: dict) -> str:
+    rates = f["images_per_s"]
+    cells = [rates["median"], rates["min"], rates["max"], f["gflop_per_image"], f["achieved_gflops"],
+             f["peak_gflops"], f["ratio"], f["peak_memory_mb"]]
+    return f"| {f['workload']} | " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _synthesis_line(s: dict) -> str:
+    return (f"synthesis (mri-gan synthesize t1 -> flair, quick-preset UNet width) per 240x240x{s['slices']} case: "
+            f"{s['median']:.3g} s median (min {s['min']:.3g}, max {s['max']:.3g}); goal < 10 s")
+
+
+HEADER = ["| workload | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+
+
+def table_lines(measured: dict) -> list[str]:
+    """The table and the synthesis line of what ``--json`` saved, as Markdown lines."""
+    return HEADER + [_row_line(f) for f in measured["rows"]] + ["", _synthesis_line(measured["synthesis"])]
+
+
+def main(argv=()) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks table", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", help="also save the figures to this new JSON file")
+    args = parser.parse_args(argv)
+    try:
+        if args.json:
+            check(args.json)      # refused before minutes of measuring
+        load_before, rows = os.getloadavg(), []
+        print("\n".join(HEADER))
+        for row, names in ROWS.items():
+            rows.append({"row": row, "workload": names[tiny()], **_in_process(row)})
+            print(_row_line(rows[-1]), flush=True)
+        synthesis = _in_process("synthesis")
+        print("\n" + _synthesis_line(synthesis))
+        if args.json:
+            measured = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "tiny": tiny(),
+                        "load_before": load_before, "load_after": os.getloadavg(), "rows": rows,
+                        "synthesis": synthesis}
+            with atomic_file(args.json) as tmp:
+                tmp.write_text(json.dumps(measured, indent=1) + "\n")
+    except UserError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":
