@@ -29,7 +29,9 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m benchmarks table
+	@mkdir -p runs
+	@table=runs/bench-$$(date -u +%Y%m%dT%H%M%S).json; \
+	$(PY) -m benchmarks table --json $$table && $(PY) -m benchmarks results $$table
 
 clean:
 	rm -rf runs .pytest_cache
