@@ -1,7 +1,7 @@
 """Every benchmark runs at its tiny size (``MRI_GAN_BENCH_TINY=1``) and prints only finite positive
 figures, so none breaks unnoticed; `make bench`'s table has a finite positive cell wherever it has
-a figure; and `python -m benchmarks results` rewrites only the generated section of (a copy of)
-the results page from the figures the table saved."""
+a figure; and `python -m benchmarks results` rewrites only the generated sections of (a copy of)
+the results page, from the figures the table saved and from report folders of `mri-gan evaluate`."""
 
 import json
 import math
@@ -19,6 +19,8 @@ from benchmarks import results
 from benchmarks.__main__ import NAMES
 from benchmarks.common import TINY_ENV
 from benchmarks.table import ROWS
+from mri_gan.evaluation.evaluate import Evaluation
+from mri_gan.evaluation.report import write_report
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)(?![\w.])", re.IGNORECASE)
 
@@ -168,3 +170,122 @@ def test_results_refuses_a_file_that_is_not_the_tables_figures(page, tmp_path, c
     assert page.read_text() == before
     assert results.main([str(tmp_path / "missing.json"), "--page", str(page)]) == 2
     assert "missing.json: not a readable JSON file" in capsys.readouterr().err
+
+
+def between(text: str, begin: str, end: str) -> str:
+    return text.split(begin + "\n", 1)[1].split(end, 1)[0]
+
+
+def outside_both(text: str) -> str:
+    """The results page without what lies between the markers of either generated section."""
+    return outside(text).replace(between(text, results.EVALUATIONS_BEGIN, results.EVALUATIONS_END), "")
+
+
+def mean(figures: dict, keys: tuple) -> float | None:
+    for key in keys:
+        figures = figures.get(key, {})
+    return figures.get("mean")
+
+
+def scores(rng, tumour: bool = True) -> dict:
+    """Paired figures as mri_gan.evaluation.paired writes them, drawn at random."""
+    figures = {"ssim": {"mean": rng.uniform(0.3, 0.9), "std": 0.01}, "psnr": {"mean": rng.uniform(12, 30), "std": 1.0},
+               "mae": {"mean": 0.1, "std": 0.01}, "nmse": {"mean": 0.1, "std": 0.01}, "subjects": 2,
+               "per_subject": {}, "definition": "a baseline"}
+    if tumour:
+        figures["tumour"] = {"ssim": {"mean": rng.uniform(0.3, 0.9), "std": 0.02}}
+    return figures
+
+
+def evaluation(name: str, seed: int) -> Evaluation:
+    """An imputation run's evaluation (two targets, one without tumour figures), drawn at random."""
+    rng = np.random.default_rng(seed)
+    targets = {target: {**scores(rng, tumour), "baselines": {b: scores(rng, tumour) for b in
+                                                             ("identity", "linear", f"linear {source}")}}
+               for target, source, tumour in (("t1", "t2", True), ("flair", "t1", False))}
+    paired = {**scores(rng), "task": "imputation", "split": "test subjects", "scale": "[0, 1]", "masked": True,
+              "definitions": {}, "below_baseline": [], "baselines": {"identity": scores(rng)}, "targets": targets}
+    run = {"dir": f"runs/{name}", "model": "pix2pix", "data": "phantom:x", "task": "imputation",
+           "checkpoint": "best/ckpt-10", "training": {"steps_trained": 10 + seed, "batch_size": 2,
+                                                       "epochs_trained": 1.0, "lr_d": 1e-3, "lr_g": 1e-3,
+                                                       "optimizer": "Adam", "precision": "float32"}}
+    data = {"source": "phantom:x", "image_size": 32, "slices": 8, "subjects": {"test": 2}}
+    return Evaluation(name, {"command": f"mri-gan evaluate --run runs/{name} --out reports/{name}", "run": run,
+                             "data": data, "paired": paired}, {}, {})
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict:
+    """Two report folders written by the library's own writer, by name: their evaluations."""
+    root = tmp_path_factory.mktemp("reports")
+    evals = {"first": evaluation("one", 0), "second": evaluation("two", 1)}
+    for name, ev in evals.items():
+        write_report([ev], root / name, ev.metrics["command"])
+    return {str(root / name): ev for name, ev in evals.items()}
+
+
+def test_results_writes_held_out_evaluations_only_between_their_markers(page, tmp_path, reports, capsys):
+    text = results.PAGE.read_text()
+    assert text.count(results.EVALUATIONS_BEGIN) == text.count(results.EVALUATIONS_END) == 1
+    before = page.read_text()
+    named = dict(zip(("shipped", "variant"), reports))
+    args = [f"{name}={folder}" for name, folder in named.items()]
+    assert results.main([save(tmp_path, measured(0)), "--evaluation", *args, "--page", str(page)]) == 0
+    assert capsys.readouterr().err == ""
+    text = page.read_text()
+    section = between(text, results.EVALUATIONS_BEGIN, results.EVALUATIONS_END)
+    assert outside_both(text) == outside_both(before)
+    assert "load average" in generated(text) and "load average" not in section   # both written, each in its own
+    rows = [line[2:-2].split(" | ") for line in section.splitlines() if line.startswith("| ")][1:]
+    expected = [(name, target, t) for name, folder in named.items()
+                for target, t in reports[folder].metrics["paired"]["targets"].items()]
+    assert [row[:2] for row in rows] == [[name, target] for name, target, _ in expected]
+    for row, (_, _, t) in zip(rows, expected):
+        for i, keys in ((2, ("ssim",)), (5, ("psnr",)), (8, ("tumour", "ssim"))):
+            model = mean(t, keys)
+            if model is None:
+                assert row[i:i + 3] == ["—"] * 3
+                continue
+            best = max(t["baselines"], key=lambda b: mean(t["baselines"][b], keys))
+            value, name = row[i + 1].split(" (")
+            assert name == best + ")"
+            assert math.isclose(float(row[i].split(" ± ")[0]), model, rel_tol=1e-3)
+            assert math.isclose(float(value), mean(t["baselines"][best], keys), rel_tol=1e-3)
+            assert math.isclose(float(row[i + 2]), model - mean(t["baselines"][best], keys), abs_tol=0.006)
+    for name, folder in named.items():
+        m = reports[folder].metrics
+        assert f"`{m['command']}`" in section and f"{name}={folder}" in section
+        assert f"run `{m['run']['dir']}`" in section and f"{m['run']['training']['steps_trained']} steps" in section
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "table.json"]   # no temporary left
+
+
+@pytest.mark.parametrize("case", ["missing", "not a report", "no paired figures", "not NAME=REPORT",
+                                  "a name twice", "damaged markers"])
+def test_results_refuses_a_bad_evaluation_in_one_line(page, tmp_path, reports, capsys, case):
+    folder = next(iter(reports))
+    arg, problem = f"x={folder}", None
+    if case == "missing":
+        arg, problem = f"x={tmp_path / 'none'}", f"{tmp_path / 'none' / 'metrics.json'}: cannot read"
+    elif case == "not a report":
+        (tmp_path / "list").mkdir()
+        (tmp_path / "list" / "metrics.json").write_text("[1, 2]")
+        arg, problem = f"x={tmp_path / 'list'}", f"{tmp_path / 'list'}: not a report of paired"
+    elif case == "no paired figures":
+        shutil.copytree(folder, tmp_path / "generative")
+        document = json.loads((tmp_path / "generative" / "metrics.json").read_text())
+        del document["paired"]
+        (tmp_path / "generative" / "metrics.json").write_text(json.dumps(document))
+        arg, problem = f"x={tmp_path / 'generative'}", f"{tmp_path / 'generative'}: not a report of paired " \
+                                                        "(held-out synthesis) figures (no 'paired')"
+    elif case == "not NAME=REPORT":
+        arg, problem = folder, f"{folder}: expected NAME=REPORT_FOLDER"
+    elif case == "a name twice":
+        arg, problem = f"x={folder} x={folder}", f"x={folder}: expected NAME=REPORT_FOLDER, each NAME once"
+    else:
+        page.write_text(page.read_text().replace(results.EVALUATIONS_END + "\n", ""))
+        problem = f"{page}: needs one line {results.EVALUATIONS_BEGIN!r}"
+    before = page.read_text()
+    assert results.main(["--evaluation", *arg.split(), "--page", str(page)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(problem), err
+    assert page.read_text() == before
