@@ -110,10 +110,10 @@ def render_evaluations(reports: dict[str, Path]) -> str:
                                       (label, f"best baseline {label.split(' (')[0]}", "margin")]
     command = " ".join(f"{name}={folder}" for name, folder in reports.items())
     return "\n".join([
-        f"Held-out test subjects of each run's split, written by `python -m benchmarks results --evaluation "
-        f"{command}`. Mean ± std over subjects inside the brain mask (tumour SSIM: inside the tumour "
-        f"mask), beside the best trivial baseline on each metric (identity, linear map, mean image; named) "
-        f"and the margin, model minus baseline.", "",
+        f"`python -m benchmarks results --evaluation {command}`:",
+        "the held-out test subjects of each run's split; mean ± std over subjects inside the brain mask (tumour",
+        "SSIM: inside the tumour mask), beside the best trivial baseline on each metric (identity, linear map or",
+        "mean image, fitted on the training split; named) and the margin, model minus baseline.", "",
         "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
         *("| " + " | ".join(row) + " |" for row in rows), "", *runs])
 

@@ -216,19 +216,21 @@ def evaluation(name: str, seed: int) -> Evaluation:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict:
-    """Two report folders written by the library's own writer, by name: their evaluations."""
+    """Report folders written by the library's own writer: two of `mri-gan evaluate` (one run each)
+    and one of `mri-gan report` (both runs), each with its evaluations."""
     root = tmp_path_factory.mktemp("reports")
-    evals = {"first": evaluation("one", 0), "second": evaluation("two", 1)}
-    for name, ev in evals.items():
-        write_report([ev], root / name, ev.metrics["command"])
-    return {str(root / name): ev for name, ev in evals.items()}
+    folders = {"first": [evaluation("one", 0)], "second": [evaluation("two", 1)],
+               "merged": [evaluation("one", 0), evaluation("two", 1)]}
+    for name, evals in folders.items():
+        write_report(evals, root / name, evals[0].metrics["command"])
+    return {str(root / name): evals for name, evals in folders.items()}
 
 
 def test_results_writes_held_out_evaluations_only_between_their_markers(page, tmp_path, reports, capsys):
     text = results.PAGE.read_text()
     assert text.count(results.EVALUATIONS_BEGIN) == text.count(results.EVALUATIONS_END) == 1
     before = page.read_text()
-    named = dict(zip(("shipped", "variant"), reports))
+    named = dict(zip(("shipped", "variant", "both"), reports))
     args = [f"{name}={folder}" for name, folder in named.items()]
     assert results.main([save(tmp_path, measured(0)), "--evaluation", *args, "--page", str(page)]) == 0
     assert capsys.readouterr().err == ""
@@ -237,9 +239,10 @@ def test_results_writes_held_out_evaluations_only_between_their_markers(page, tm
     assert outside_both(text) == outside_both(before)
     assert "load average" in generated(text) and "load average" not in section   # both written, each in its own
     rows = [line[2:-2].split(" | ") for line in section.splitlines() if line.startswith("| ")][1:]
-    expected = [(name, target, t) for name, folder in named.items()
-                for target, t in reports[folder].metrics["paired"]["targets"].items()]
-    assert [row[:2] for row in rows] == [[name, target] for name, target, _ in expected]
+    labelled = [(name if len(reports[folder]) == 1 else f"{name}: {ev.name}", ev)
+                for name, folder in named.items() for ev in reports[folder]]
+    expected = [(label, target, t) for label, ev in labelled for target, t in ev.metrics["paired"]["targets"].items()]
+    assert [row[:2] for row in rows] == [[label, target] for label, target, _ in expected]
     for row, (_, _, t) in zip(rows, expected):
         for i, keys in ((2, ("ssim",)), (5, ("psnr",)), (8, ("tumour", "ssim"))):
             model = mean(t, keys)
@@ -252,17 +255,18 @@ def test_results_writes_held_out_evaluations_only_between_their_markers(page, tm
             assert math.isclose(float(row[i].split(" ± ")[0]), model, rel_tol=1e-3)
             assert math.isclose(float(value), mean(t["baselines"][best], keys), rel_tol=1e-3)
             assert math.isclose(float(row[i + 2]), model - mean(t["baselines"][best], keys), abs_tol=0.006)
-    for name, folder in named.items():
-        m = reports[folder].metrics
-        assert f"`{m['command']}`" in section and f"{name}={folder}" in section
-        assert f"run `{m['run']['dir']}`" in section and f"{m['run']['training']['steps_trained']} steps" in section
+    assert all(f"{name}={folder}" in section for name, folder in named.items())
+    for label, ev in labelled:
+        m = ev.metrics
+        assert f"- **{label}**: run `{m['run']['dir']}`" in section and f"`{m['command']}`" in section
+        assert f"{m['run']['training']['steps_trained']} steps" in section
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "table.json"]   # no temporary left
 
 
 @pytest.mark.parametrize("case", ["missing", "not a report", "no paired figures", "not NAME=REPORT",
                                   "a name twice", "damaged markers"])
 def test_results_refuses_a_bad_evaluation_in_one_line(page, tmp_path, reports, capsys, case):
-    folder = next(iter(reports))
+    folder = next(folder for folder, evals in reports.items() if len(evals) == 1)
     arg, problem = f"x={folder}", None
     if case == "missing":
         arg, problem = f"x={tmp_path / 'none'}", f"{tmp_path / 'none' / 'metrics.json'}: cannot read"
