@@ -19,8 +19,10 @@ from benchmarks import results
 from benchmarks.__main__ import NAMES
 from benchmarks.common import TINY_ENV
 from benchmarks.table import ROWS
+from mri_gan.config import resolve
 from mri_gan.evaluation.evaluate import Evaluation
 from mri_gan.evaluation.report import write_report
+from mri_gan.run_dir import RunDir
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)(?![\w.])", re.IGNORECASE)
 
@@ -261,6 +263,21 @@ def test_results_writes_held_out_evaluations_only_between_their_markers(page, tm
         assert f"- **{label}**: run `{m['run']['dir']}`" in section and f"`{m['command']}`" in section
         assert f"{m['run']['training']['steps_trained']} steps" in section
     assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "table.json"]   # no temporary left
+
+
+def test_results_names_the_training_command_of_a_run_it_can_read(page, tmp_path, capsys):
+    run = RunDir(tmp_path / "run")
+    cfg = resolve("pix2pix", "smoke", "phantom", {"target": "any"})
+    cfg.steps = 7
+    run.save_config(cfg)
+    ev = evaluation("one", 0)
+    ev.metrics["run"]["dir"] = str(run.path)
+    write_report([ev], tmp_path / "report", ev.metrics["command"])
+    assert results.main(["--evaluation", f"seen={tmp_path / 'report'}", "--page", str(page)]) == 0
+    section = between(page.read_text(), results.EVALUATIONS_BEGIN, results.EVALUATIONS_END)
+    assert ("trained by `python -m mri_gan.train --model pix2pix --data phantom --target any --preset smoke "
+            "--set steps=7 --out RUN`") in section
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("case", ["missing", "not a report", "no paired figures", "not NAME=REPORT",
