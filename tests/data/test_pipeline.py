@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import make_slices
 
+from mri_gan.commands.sets import typed_sets
 from mri_gan.config import resolve
 from mri_gan.data.pipeline import stream_index, training_batches
 from mri_gan.models.imputation import hidden_sequences
@@ -20,7 +21,7 @@ def data():
 
 
 def task_for(target="any", **sets):
-    return Pix2Pix(resolve("pix2pix", "smoke", "synthetic", {"target": target, **sets}), {})
+    return Pix2Pix(resolve("pix2pix", "smoke", "synthetic", {"target": target, **typed_sets("pix2pix", sets)}), {})
 
 
 def elements(dataset) -> list[dict]:
@@ -37,8 +38,8 @@ def test_each_epoch_is_a_permutation_of_the_training_slices_keyed_by_seed():
     assert not np.array_equal(stream_index(train, tf.range(21, dtype=tf.int64), 1), stream)
 
 
-@pytest.mark.parametrize("sets", [{"target": "any", "flip": "true", "rotate": "10", "zoom": "0.1"},
-                                  {"target": "flair", "source": "t1,t2", "flip": "true"}])
+@pytest.mark.parametrize("sets", [{"target": "any", "flip": True, "rotate": 10, "zoom": 0.1},
+                                  {"target": "flair", "source": ["t1", "t2"], "flip": True}])
 def test_replicas_share_one_global_batch_and_a_resume_continues_it(data, sets):
     task = task_for(**sets)
     source, train = task.source(data), np.arange(1, len(data))
