@@ -129,6 +129,8 @@ class TrainConfig:
         if not isinstance(nested, dict):
             raise UserError(where, f"{name} must be a mapping of its keys")
         flat = {k: v for k, v in data.items() if k in own}
+        if flat and name in data:
+            raise UserError(where, f"{', '.join(sorted(flat))} given both at the top and in {name}")
         unknown = {k for k in data if k not in common | own | other | {name}} | (set(nested) - own)
         if unknown:
             raise UserError(where, f"unknown config key(s): {', '.join(sorted(unknown))}")

@@ -94,6 +94,9 @@ def test_the_flat_config_of_earlier_runs_reads_as_the_nested_one(tmp_path, model
     family = next(k for k in ("pix2pix", "dcgan", "pggan") if k in nested)
     with pytest.raises(UserError, match="unknown config key.s.: colour"):
         TrainConfig.from_dict({**nested, family: {**nested[family], "colour": 1}})
+    key = next(iter(nested[family]))
+    with pytest.raises(UserError, match=f"{key} given both at the top and in {family}"):
+        TrainConfig.from_dict({**nested, key: nested[family][key]})
 
 
 @pytest.mark.skipif(not pretrained.available(), reason="the package holds no shipped model")

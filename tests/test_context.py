@@ -192,7 +192,7 @@ def test_a_2_5d_run_trains_and_synthesizes_volumes_and_refuses_what_has_no_neigh
     run = tmp_path / "run"
     Trainer(resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=3", {"target": "any", "context": 1}),
             run, progress=False).fit()
-    assert json.loads((run / "config.json").read_text())["context"] == 1
+    assert json.loads((run / "config.json").read_text())["pix2pix"]["context"] == 1
     validated = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite([e["val_ssim"] for e in validated if "val_ssim" in e]).all()
     case = tmp_path / "case"

@@ -38,8 +38,8 @@ def test_each_epoch_is_a_permutation_of_the_training_slices_keyed_by_seed():
     assert not np.array_equal(stream_index(train, tf.range(21, dtype=tf.int64), 1), stream)
 
 
-@pytest.mark.parametrize("sets", [{"target": "any", "flip": True, "rotate": 10, "zoom": 0.1},
-                                  {"target": "flair", "source": ["t1", "t2"], "flip": True}])
+@pytest.mark.parametrize("sets", [{"target": "any", "flip": "true", "rotate": "10", "zoom": "0.1"},
+                                  {"target": "flair", "source": "t1,t2", "flip": "true"}])
 def test_replicas_share_one_global_batch_and_a_resume_continues_it(data, sets):
     task = task_for(**sets)
     source, train = task.source(data), np.arange(1, len(data))
