@@ -135,7 +135,7 @@ class TrainConfig:
         if unknown:
             raise UserError(where, f"unknown config key(s): {', '.join(sorted(unknown))}")
         return cls(**{k: v for k, v in data.items() if k in common},
-                   **{name: FAMILIES[name](**{**flat, **nested})})
+                   **{name: FAMILIES[name](**(nested or flat))})
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
