@@ -23,7 +23,7 @@ def measure(precision: str, size: int = 128, batch: int = 120, repeats: int = 5)
     from mri_gan.models.dcgan import DCGAN
 
     keras.mixed_precision.set_global_policy(precision)
-    cfg = resolve("cdcgan", "paper", "bench", {"image_size": str(size), "batch_size": str(batch),
+    cfg = resolve("cdcgan", "paper", "bench", {"image_size": size, "batch_size": batch,
                                                "precision": precision})
     task = DCGAN(cfg, {"label_names": ["no_tumor", "tumor"]})
     strategy = tf.distribute.get_strategy()

@@ -19,9 +19,9 @@ import numpy as np
 
 from benchmarks.common import peak_memory_mb, random_slices, rate_stats, report, timed, tiny
 
-KINDS = {"translation": {"target": "flair", "source": "t1"}, "imputation": {"target": "any"}}
+KINDS = {"translation": {"target": "flair", "source": ["t1"]}, "imputation": {"target": "any"}}
 #: the quick preset's network, shrunk for the tiny size
-TINY_NET = {"unet_depth": "4", "unet_filters": "4", "d_filters": "4"}
+TINY_NET = {"unet_depth": 4, "unet_filters": 4, "d_filters": 4}
 
 
 def input_rate(kind: str, size: int, batch: int = 64, steps: int = 20, repeats: int = 3, slices: int = 512) -> dict:
@@ -30,7 +30,7 @@ def input_rate(kind: str, size: int, batch: int = 64, steps: int = 20, repeats: 
     from mri_gan.data.pipeline import training_batches
     from mri_gan.models.pix2pix import Pix2Pix
 
-    sets = {**KINDS[kind], "image_size": str(size), **(TINY_NET if size < 128 else {})}
+    sets = {**KINDS[kind], "image_size": size, **(TINY_NET if size < 128 else {})}
     task = Pix2Pix(resolve("pix2pix", "quick", "benchmark", sets), {})
     data = random_slices(slices, size)
     dataset = training_batches(task, task.source(data), np.arange(slices), range(steps * (repeats + 1)),
@@ -47,8 +47,8 @@ def input_wait(steps: int = 21, log_every: int = 5, size: int = 128) -> dict:
     from mri_gan.training.trainer import Trainer
 
     cfg = resolve("pix2pix", "quick", "benchmark", {
-        "target": "any", "image_size": str(size), "steps": str(steps), "log_every": str(log_every),
-        "val_every": "0", "sample_every": str(steps), "checkpoint_every": str(steps),
+        "target": "any", "image_size": size, "steps": steps, "log_every": log_every,
+        "val_every": 0, "sample_every": steps, "checkpoint_every": steps,
         **(TINY_NET if size < 128 else {})})
     with tempfile.TemporaryDirectory() as tmp:
         Trainer(cfg, Path(tmp) / "run", data=random_slices(64, size), progress=False).fit()

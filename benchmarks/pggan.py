@@ -28,7 +28,7 @@ from mri_gan.config import resolve
 from mri_gan.models.pggan import PGGAN
 
 SETTINGS = [{}, {"upsampling": "nearest"}, {"precision": "float32"},
-            {"precision": "float32", "jit_compile": "true"}]
+            {"precision": "float32", "jit_compile": True}]
 
 
 def measure(overrides: dict, peak: float, repeats: int = 5, preset: str = "quick") -> None:
@@ -36,10 +36,11 @@ def measure(overrides: dict, peak: float, repeats: int = 5, preset: str = "quick
     keras.mixed_precision.set_global_policy(cfg.precision)
     task = PGGAN(cfg, {"label_names": ["a"]})
     task.build()
-    setting = f"{cfg.precision}, {cfg.upsampling}{', XLA' if cfg.jit_compile else ''}"
+    g = cfg.pggan
+    setting = f"{cfg.precision}, {g.upsampling}{', XLA' if cfg.jit_compile else ''}"
     report(f"pggan {setting}", config=f"{preset} preset: {cfg.image_size}x{cfg.image_size}, "
-                                      f"start {cfg.start_size}, fmap_base {cfg.fmap_base}, "
-                                      f"fmap_max {cfg.fmap_max}, fmap_min {cfg.fmap_min}, loss {cfg.pggan_loss}")
+                                      f"start {g.start_size}, fmap_base {g.fmap_base}, "
+                                      f"fmap_max {g.fmap_max}, fmap_min {g.fmap_min}, loss {g.pggan_loss}")
     data = random_slices(max(s.batch for s in task.schedule.stages), cfg.image_size)
     for stage in task.schedule.stages:
         batch = task.make_batch(data, np.arange(stage.batch), np.random.default_rng(0), stage.first_step)

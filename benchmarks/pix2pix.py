@@ -36,8 +36,8 @@ def _task(size: int, depth: int, batch: int, precision: str, filters: int = 64):
 
     keras.mixed_precision.set_global_policy(precision)
     cfg = resolve("pix2pix", "paper", "benchmark", {
-        "image_size": str(size), "batch_size": str(batch), "unet_depth": str(depth),
-        "unet_filters": str(filters), "d_filters": "64", "precision": precision})
+        "image_size": size, "batch_size": batch, "unet_depth": depth,
+        "unet_filters": filters, "d_filters": 64, "precision": precision})
     keras.utils.set_random_seed(0)
     task = Pix2Pix(cfg, {})
     task.build()

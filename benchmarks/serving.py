@@ -21,7 +21,7 @@ REPEATS = 5
 FAMILIES = {
     "dcgan": ("dcgan", {}),
     "cdcgan": ("cdcgan", {}),
-    "pix2pix": ("pix2pix", {"source": "t1", "target": "flair"}),
+    "pix2pix": ("pix2pix", {"source": ["t1"], "target": "flair"}),
     "pix2pix_impute": ("pix2pix", {"target": "any"}),
     "pggan": ("pggan", {}),
 }
@@ -35,7 +35,7 @@ def build(model: str, overrides: dict, preset: str = "quick"):
     from mri_gan.models import task_class
 
     cfg = resolve(model, preset, "benchmark", overrides)
-    meta = {"label_names": LABELS, "sequences": list(cfg.sequences), "data_kind": "benchmark",
+    meta = {"label_names": LABELS, "sequences": list(cfg.family.sequences), "data_kind": "benchmark",
             "normalisation": "images in [-1, 1]"}
     keras.utils.set_random_seed(0)
     task = task_class(model)(cfg, meta)

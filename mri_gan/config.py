@@ -1,43 +1,41 @@
-"""Training configuration: one dataclass, presets per model (paper = Table 1), ``--set`` overrides.
+"""Training configuration: common fields plus the active model family's options, presets, overrides.
 
-Standard library only. The `paper` presets are the paper's Table 1 (read as docs/paper.md says:
-Adam beta_1 = 0.5, Table 1 wins over the text's "0.01").
+``TrainConfig`` holds what every model shares and one nested family config (``pix2pix``, ``dcgan``
+for dcgan and cdcgan, ``pggan``), each defined beside its model and validating itself. Presets and
+overrides name keys flat (``unet_filters``) or dotted (``pix2pix.unet_filters``); ``resolve`` takes
+typed values (the CLI parses ``--set`` strings). The ``paper`` presets are the paper's Table 1
+(``paper_table``; read as docs/paper.md says: Adam beta_1 = 0.5, Table 1 wins over the text's "0.01").
+No TensorFlow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mri_gan.errors import UserError
+from mri_gan.models.dcgan_config import DCGANConfig
+from mri_gan.models.pggan_config import PGGANConfig
+from mri_gan.models.pix2pix_config import Pix2PixConfig
+from mri_gan.paper_table import HYPER_PARAMETERS, PAPER_FAMILY, PAPER_TABLE1
 
 MODELS = ("dcgan", "cdcgan", "pix2pix", "pggan")
 PRESET_NAMES = ("paper", "quick", "smoke")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
-AUGMENTATIONS = ("translation", "cutout", "color")   # pggan's DiffAugment policies
-UPSAMPLINGS = ("nearest", "bilinear")                # pggan G's feature upsampling
 
-#: config keys that apply to some models only -> those models (the others take every key)
-MODEL_KEYS = {
-    **dict.fromkeys(("source", "target", "hide_weights", "unet_depth", "unet_filters", "attention", "unet_norm",
-                     "unet_input_skip", "residual", "linear_base", "context", "unet_upsampling", "dropout",
-                     "adv_lambda", "l1_lambda", "l2_lambda", "ssim_lambda", "lesion_weight", "patch_layers", "select",
-                     "rotate", "zoom"), ("pix2pix",)),
-    **dict.fromkeys(("g_filters", "label_smoothing", "minibatch_std"), ("dcgan", "cdcgan")),
-    "d_filters": ("dcgan", "cdcgan", "pix2pix"),
-    **dict.fromkeys(("z_dim", "sequences"), ("dcgan", "cdcgan", "pggan")),
-    **dict.fromkeys(("start_size", "images_per_stage", "fmap_base", "fmap_max", "fmap_min", "max_batch_size",
-                     "pggan_loss", "gp_weight", "drift_weight", "ema_images"), ("pggan",)),
-}
-
-#: most neighbouring slices on each side a 2.5-D model reads (``context``)
-MAX_CONTEXT = 4
+#: the nested config of each family, and the family of each model
+FAMILIES = {"pix2pix": Pix2PixConfig, "dcgan": DCGANConfig, "pggan": PGGANConfig}
+FAMILY_OF = {"dcgan": "dcgan", "cdcgan": "dcgan", "pix2pix": "pix2pix", "pggan": "pggan"}
 
 #: keys that may differ between a run and its resume (the training budget and its cadence)
 BUDGET_KEYS = {"epochs", "steps", "checkpoint_every", "sample_every", "log_every", "val_every",
                "keep_checkpoints"}
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
 
 
 @dataclass
@@ -45,7 +43,6 @@ class TrainConfig:
     model: str = "dcgan"
     data: str = "phantom"
     preset: str = "quick"
-    # shared by every model
     image_size: int = 128
     batch_size: int = 120
     epochs: int = 1
@@ -67,70 +64,78 @@ class TrainConfig:
     keep_checkpoints: int = 3
     jit_compile: bool = False         # XLA-compile the train step (one replica; longer tracing)
     flip: bool = False                # augment: mirror a random half of each batch left to right
-    rotate: float = 0.0               # augment (pix2pix): rotate each example by up to +- this many degrees
-    zoom: float = 0.0                 # augment (pix2pix): scale each example by a factor within 1 +- this
-    # generative models (dcgan, cdcgan, pggan)
-    z_dim: int = 100
-    sequences: list[str] = field(default_factory=lambda: ["t1"])   # generated channels
     label_view: str = "source"        # source labels or "binary" (tumor / no_tumor)
-    # DCGAN widths
-    g_filters: int = 64
-    d_filters: int = 64
-    label_smoothing: float = 0.0      # D's target for real images is 1 - this (one-sided)
-    minibatch_std: bool = False       # D sees each batch's feature spread (against mode collapse)
-    # pix2pix
-    source: list[str] = field(default_factory=lambda: ["t1"])
-    target: str = "flair"             # one sequence, or "any" for imputation
-    hide_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])  # imputation: odds of hiding 1, 2, 3
-    unet_depth: int = 7
-    unet_filters: int = 64
-    attention: bool = False
-    unet_norm: str = "batch"          # batch (paper) | instance (per image: same in training and inference)
-    unet_input_skip: bool = False     # full-resolution input path into the output layer
-    residual: bool = False            # T1 / T1ce as the other (where given) plus a learned change (pix2pix.PARTNERS)
-    linear_base: bool = False         # the training split's linear map of the given inputs plus a learned change
-    context: int = 0                  # 2.5-D: the given sequences of this many axial neighbours on each side as input
-    unet_upsampling: str = "transposed"   # transposed (paper) | resize (bilinear x2 + 3x3 conv: no checkerboard)
-    dropout: float = 0.5
-    adv_lambda: float = 1.0           # weight of G's adversarial term (0: supervised only, D not trained)
-    l1_lambda: float = 100.0
-    ssim_lambda: float = 0.0          # G adds this x (1 - SSIM) of the synthesized sequences
-    l2_lambda: float = 0.0            # G adds this x the mean squared error (the error PSNR measures)
-    lesion_weight: float = 0.0        # L1 weight inside tumour masks is 1 + this (slices that have one)
-    patch_layers: int = 3             # 3 -> 70x70 receptive field
-    select: str = "ssim"              # checkpoints/best by validation: ssim (mean) | margin (worst over baselines)
-    # pggan
-    start_size: int = 4
-    images_per_stage: int = 600_000
-    fmap_base: int = 2048
-    fmap_max: int = 256
-    fmap_min: int = 1                 # fewest feature maps at any resolution
-    max_batch_size: int = 0           # batch at low resolutions (doubles per halving; 0 = batch_size)
-    pggan_loss: str = "wgan-gp"       # wgan-gp | nonsaturating
-    gp_weight: float = 10.0           # wgan-gp: (|grad| - 1)^2 at interpolates; nonsaturating: R1 gamma
-    drift_weight: float = 0.001       # wgan-gp only
-    ema_images: int = 10_000          # half-life of the generator's weight average (0 = none)
-    conditional: bool = False         # condition on the label (always on for cdcgan; pggan by --set)
-    augment: str = ""                 # pggan DiffAugment: any of translation,cutout,color
-    upsampling: str = "nearest"       # pggan G's blocks: nearest (Karras et al.) | bilinear
+    # the active family's options (the others stay None)
+    pix2pix: Pix2PixConfig | None = None
+    dcgan: DCGANConfig | None = None
+    pggan: PGGANConfig | None = None
 
     def __post_init__(self):
-        if self.model == "cdcgan":
-            self.conditional = True
+        if self.model in FAMILY_OF and self.family is None:
+            setattr(self, FAMILY_OF[self.model], FAMILIES[FAMILY_OF[self.model]]())
+
+    @property
+    def family(self) -> Pix2PixConfig | DCGANConfig | PGGANConfig:
+        """The active model family's options."""
+        return getattr(self, FAMILY_OF[self.model])
+
+    @property
+    def generative(self) -> bool:
+        return self.model in ("dcgan", "cdcgan", "pggan")
+
+    @property
+    def conditional(self) -> bool:
+        """Conditioned on the label: always for cdcgan, for pggan by ``--set conditional=true``."""
+        return self.model == "cdcgan" or (self.model == "pggan" and self.pggan.conditional)
+
+    def validate(self) -> None:
+        """Refuse a config that cannot train (UserError naming ``--set``)."""
+        if self.image_size not in (16, 32, 64, 128, 256, 512):
+            raise UserError("--set", f"image_size={self.image_size} must be a power of two from 16 to 512")
+        if self.batch_size < 1:
+            raise UserError("--set", "batch_size must be positive")
+        if self.precision not in ("float32", "mixed_bfloat16", "mixed_float16", "auto"):
+            raise UserError("--set", f"precision={self.precision!r} (known: float32, mixed_bfloat16, "
+                                     "mixed_float16, auto)")
+        if self.steps is not None and self.steps < 1:
+            raise UserError("--set", "steps must be positive")
+        if self.lr_decay and self.steps is None:
+            raise UserError("--set", "lr_decay needs a step budget (steps=N)")
+        self.family.validate(self.image_size)
+
+    def flat(self) -> dict:
+        """Every key by its flat name: the common fields, then the family's."""
+        common = {k: v for k, v in dataclasses.asdict(self).items() if k not in FAMILIES}
+        return {**common, **dataclasses.asdict(self.family)}
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The nested form config.json holds: common fields and the active family's."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in FAMILIES or v is not None}
 
     def save(self, path: Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "config") -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
+        """A config from its nested form, or from the flat form of earlier runs (every family's keys at
+        the top; those of the other families are dropped)."""
+        model = data.get("model", cls.model)
+        if model not in FAMILY_OF:
+            raise UserError(where, f"unknown model {model!r} (known: {', '.join(MODELS)})")
+        name = FAMILY_OF[model]
+        common, own = _names(cls) - set(FAMILIES), _names(FAMILIES[name])
+        other = set().union(*map(_names, FAMILIES.values())) - own
+        nested = data.get(name) or {}
+        if not isinstance(nested, dict):
+            raise UserError(where, f"{name} must be a mapping of its keys")
+        flat = {k: v for k, v in data.items() if k in own}
+        if flat and name in data:
+            raise UserError(where, f"{', '.join(sorted(flat))} given both at the top and in {name}")
+        unknown = {k for k in data if k not in common | own | other | {name}} | (set(nested) - own)
         if unknown:
             raise UserError(where, f"unknown config key(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return cls(**{k: v for k, v in data.items() if k in common},
+                   **{name: FAMILIES[name](**(nested or flat))})
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
@@ -138,20 +143,14 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as err:
             raise UserError(path, f"cannot read config: {err}") from None
+        if not isinstance(data, dict):
+            raise UserError(path, "cannot read config: not a JSON object")
         return cls.from_dict(data, str(path))
 
-    @property
-    def generative(self) -> bool:
-        return self.model in ("dcgan", "cdcgan", "pggan")
 
-
-_PAPER = {
-    "dcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
-    "cdcgan": dict(batch_size=120, epochs=3750, lr_d=1e-4, lr_g=2e-4),
-    "pix2pix": dict(batch_size=80, epochs=2000, lr_d=1e-4, lr_g=2e-4),
-    # 2500 epochs of ~850 training slices = 2.1M images: growth to 128 takes 10 x 150k of them
-    "pggan": dict(batch_size=100, epochs=2500, lr_d=1e-4, lr_g=2e-4, images_per_stage=150_000),
-}
+_PAPER = {m: {k: PAPER_TABLE1[PAPER_FAMILY[m]][k] for k in HYPER_PARAMETERS} for m in MODELS}
+# 2500 epochs of ~850 training slices = 2.1M images: growth to 128 takes 10 x 150k of them
+_PAPER["pggan"]["images_per_stage"] = 150_000
 
 PRESETS: dict[str, dict[str, dict]] = {
     "paper": {m: dict(v, log_every=50, checkpoint_every=2000, sample_every=2000, val_every=2000)
@@ -206,119 +205,61 @@ PRESETS: dict[str, dict[str, dict]] = {
 }
 
 
-def _coerce(current, value: str, key: str):
-    """Parse a ``--set`` value to the type of the field it replaces."""
-    try:
-        if isinstance(current, bool):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return value.lower() in ("true", "1", "yes")
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, list):
-            items = [v for v in value.split(",") if v]
-            return [float(v) for v in items] if current and isinstance(current[0], float) else items
-        if current is None:  # optional ints (steps)
-            return None if value.lower() in ("none", "") else int(value)
-        return value
-    except ValueError:
-        raise UserError("--set", f"{key}={value!r} is not a valid {type(current).__name__}") from None
+def field_type(model: str, key: str) -> str:
+    """The type (as annotated, e.g. ``'int | None'``, ``'list[float]'``) of a flat or dotted key of
+    ``model``'s config; UserError for a key it does not have."""
+    owner, name = _locate(model, key)
+    return {f.name: f.type for f in dataclasses.fields(owner)}[name]
 
 
-def parse_sets(items) -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UserError("--set", f"expected key=value, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
+def _locate(model: str, key: str) -> tuple[type, str]:
+    """The dataclass holding ``key`` for ``model`` and the field's name."""
+    family = FAMILY_OF[model]
+    prefix, _, name = key.rpartition(".")
+    if not prefix and name in _names(TrainConfig) - set(FAMILIES) - {"model", "data", "preset"}:
+        return TrainConfig, name
+    owners = [m for m in MODELS if name in _names(FAMILIES[FAMILY_OF[m]]) and prefix in ("", FAMILY_OF[m])]
+    if not owners:
+        raise UserError("--set", f"unknown config key {key!r}")
+    if model not in owners:
+        raise UserError("--set", f"{key} is for {', '.join(owners)}, not {model}")
+    return FAMILIES[family], name
+
+
+def _typed(kind: str, value, key: str):
+    """``value`` checked against a field's annotated type (an int stands for a float)."""
+    base = kind.removesuffix(" | None")
+    if value is None and base != kind:
+        return None
+    fits = {"bool": lambda v: isinstance(v, bool),
+            "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "str": lambda v: isinstance(v, str)}
+    if base.startswith("list["):
+        item = base[5:-1]
+        if isinstance(value, (list, tuple)) and all(fits[item](v) for v in value):
+            return [float(v) if item == "float" else v for v in value]
+    elif fits[base](value):
+        return float(value) if base == "float" else value
+    raise TypeError(f"{key}={value!r} is not a {kind}")
 
 
 def resolve(model: str, preset: str = "quick", data: str = "phantom", overrides=None) -> TrainConfig:
-    """The config for a model: defaults, then the preset, then ``--set`` overrides."""
+    """The config for a model: defaults, then the preset, then typed ``overrides`` (flat or dotted keys)."""
     if model not in MODELS:
         raise UserError("--model", f"unknown model {model!r} (known: {', '.join(MODELS)})")
     if preset not in PRESET_NAMES:
         raise UserError("--preset", f"unknown preset {preset!r} (known: {', '.join(PRESET_NAMES)})")
     cfg = TrainConfig(model=model, preset=preset, data=data)
-    for key, value in PRESETS[preset][model].items():
-        setattr(cfg, key, value)
-    fields = {f.name for f in dataclasses.fields(cfg)}
-    for dotted, value in (overrides or {}).items():
-        key = dotted.split(".")[-1]
-        if key not in fields or key in ("model", "data", "preset"):
-            raise UserError("--set", f"unknown config key {dotted!r}")
-        if model not in MODEL_KEYS.get(key, MODELS):
-            raise UserError("--set", f"{dotted} is for {', '.join(MODEL_KEYS[key])}, not {model}")
-        setattr(cfg, key, _coerce(getattr(cfg, key), value, dotted))
-    validate(cfg)
+    for key, value in {**PRESETS[preset][model], **(overrides or {})}.items():
+        owner, name = _locate(model, key)
+        target = cfg if owner is TrainConfig else cfg.family
+        setattr(target, name, _typed(field_type(model, key), value, key))
+    cfg.validate()
     return cfg
 
 
-def validate(cfg: TrainConfig) -> None:
-    if cfg.image_size not in (16, 32, 64, 128, 256, 512):
-        raise UserError("--set", f"image_size={cfg.image_size} must be a power of two from 16 to 512")
-    if cfg.batch_size < 1:
-        raise UserError("--set", "batch_size must be positive")
-    if cfg.precision not in ("float32", "mixed_bfloat16", "mixed_float16", "auto"):
-        raise UserError("--set", f"precision={cfg.precision!r} (known: float32, mixed_bfloat16, mixed_float16, auto)")
-    if cfg.steps is not None and cfg.steps < 1:
-        raise UserError("--set", "steps must be positive")
-    if cfg.lr_decay and cfg.steps is None:
-        raise UserError("--set", "lr_decay needs a step budget (steps=N)")
-    if not 0.0 <= cfg.label_smoothing < 0.5:
-        raise UserError("--set", f"label_smoothing={cfg.label_smoothing} must be in [0, 0.5)")
-    if len(cfg.hide_weights) != 3 or min(cfg.hide_weights) < 0 or not sum(cfg.hide_weights) > 0:
-        raise UserError("--set", f"hide_weights={cfg.hide_weights} must be three weights >= 0 (of hiding "
-                                 "1, 2, 3 sequences), not all 0")
-    if min(cfg.adv_lambda, cfg.l1_lambda, cfg.l2_lambda, cfg.ssim_lambda, cfg.lesion_weight) < 0:
-        raise UserError("--set", "adv_lambda, l1_lambda, l2_lambda, ssim_lambda and lesion_weight must be >= 0")
-    if not (0.0 <= cfg.rotate <= 180.0 and 0.0 <= cfg.zoom < 0.5):
-        raise UserError("--set", f"rotate={cfg.rotate} must be in [0, 180] degrees and zoom={cfg.zoom} in [0, 0.5)")
-    if not 0 <= cfg.context <= MAX_CONTEXT:
-        raise UserError("--set", f"context={cfg.context} must be 0 to {MAX_CONTEXT} neighbouring slices on each side")
-    if cfg.residual and cfg.linear_base:
-        raise UserError("--set", "residual and linear_base are alternatives: set one of them")
-    if cfg.conditional and cfg.model not in ("cdcgan", "pggan"):
-        raise UserError("--set", f"conditional=true is for cdcgan and pggan, not {cfg.model}")
-    if cfg.augment and cfg.model != "pggan":
-        raise UserError("--set", f"augment is for pggan, not {cfg.model}")
-    if cfg.upsampling != "nearest" and cfg.model != "pggan":
-        raise UserError("--set", f"upsampling is for pggan, not {cfg.model}")
-    if cfg.model == "cdcgan" and not cfg.conditional:
-        raise UserError("--set", "cdcgan is always conditional (train dcgan for an unconditional model)")
-    if cfg.model == "pggan":
-        _validate_pggan(cfg)
-
-
-def _validate_pggan(cfg: TrainConfig) -> None:
-    if cfg.start_size < 4 or cfg.start_size > cfg.image_size or cfg.image_size % cfg.start_size \
-            or (cfg.image_size // cfg.start_size) & (cfg.image_size // cfg.start_size - 1):
-        raise UserError("--set", f"start_size={cfg.start_size} must be a power of two from 4 to "
-                                 f"image_size ({cfg.image_size})")
-    if cfg.images_per_stage < 1 or cfg.max_batch_size < 0:
-        raise UserError("--set", "images_per_stage must be positive and max_batch_size >= 0")
-    if cfg.pggan_loss not in ("wgan-gp", "nonsaturating"):
-        raise UserError("--set", f"pggan_loss={cfg.pggan_loss!r} (known: wgan-gp, nonsaturating)")
-    if cfg.gp_weight < 0 or cfg.drift_weight < 0 or cfg.ema_images < 0:
-        raise UserError("--set", "gp_weight, drift_weight and ema_images must be >= 0")
-    if cfg.upsampling not in UPSAMPLINGS:
-        raise UserError("--set", f"upsampling={cfg.upsampling!r} (known: {', '.join(UPSAMPLINGS)})")
-    unknown = set(augmentations(cfg)) - set(AUGMENTATIONS)
-    if unknown:
-        raise UserError("--set", f"augment={cfg.augment!r}: unknown {', '.join(sorted(unknown))} "
-                                 f"(known: {', '.join(AUGMENTATIONS)})")
-
-
-def augmentations(cfg: TrainConfig) -> tuple[str, ...]:
-    """The DiffAugment policies ``cfg.augment`` names ('translation,cutout,color' -> 3 names)."""
-    return tuple(name.strip() for name in cfg.augment.split(",") if name.strip())
-
-
 def differences(saved: TrainConfig, new: TrainConfig) -> list[str]:
-    """Fields that differ between two configs, budget keys excepted."""
-    a, b = saved.to_dict(), new.to_dict()
+    """Keys (flat names) that differ between two configs, budget keys excepted."""
+    a, b = saved.flat(), new.flat()
     return [k for k in a if k not in BUDGET_KEYS and a[k] != b.get(k)]

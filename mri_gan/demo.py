@@ -33,7 +33,7 @@ MARKER = "demo.json"
 
 @dataclass(frozen=True)
 class DemoBudget:
-    """Data, training overrides (``--set``), VGG pretraining and evaluation budget of a demo."""
+    """Data, typed training overrides (``config.resolve``), VGG pretraining and evaluation budget of a demo."""
 
     name: str
     source: str
@@ -52,11 +52,9 @@ DEMO_BUDGETS = {
     # and batch 16 its G stayed noise for 400 steps on the phantom)
     "demo": DemoBudget(
         "demo", "phantom?subjects=24&size=64", "quick",
-        cdcgan={"image_size": "64", "steps": "300", "log_every": "10", "sample_every": "100",
-                "checkpoint_every": "150"},
-        pix2pix={"image_size": "64", "batch_size": "8", "steps": "400", "unet_depth": "6", "unet_filters": "16",
-                 "d_filters": "16", "log_every": "10", "sample_every": "100", "checkpoint_every": "200",
-                 "val_every": "100"},
+        cdcgan={"image_size": 64, "steps": 300, "log_every": 10, "sample_every": 100, "checkpoint_every": 150},
+        pix2pix={"image_size": 64, "batch_size": 8, "steps": 400, "unet_depth": 6, "unet_filters": 16,
+                 "d_filters": 16, "log_every": 10, "sample_every": 100, "checkpoint_every": 200, "val_every": 100},
         vgg={"size": 64, "steps": 40, "batch_size": 8},
         # the real-vs-synthetic CNN tells these samples apart in a few hundred steps (2000, the evaluation's
         # default, took two thirds of the demo); 32 stylized images are as many as the figures show
@@ -181,7 +179,7 @@ def run_demo(out="runs/demo", budget: str | DemoBudget = "demo", log=print, prog
          f"data preview: {out / 'data_preview.png'}")
     runs = {"cdcgan": (resolve("cdcgan", budget.preset, budget.source, budget.cdcgan)),
             "pix2pix": resolve("pix2pix", budget.preset, budget.source,
-                               dict(budget.pix2pix, source="t1", target="flair"))}
+                               dict(budget.pix2pix, source=["t1"], target="flair"))}
     for name, cfg in runs.items():
         step(f"train {name}", lambda cfg=cfg, name=name: Trainer(cfg, out / name, progress=progress).fit(),
              f"training {name} ({cfg.steps} steps of {cfg.batch_size} at {cfg.image_size} px) into {out / name}")

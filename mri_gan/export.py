@@ -152,7 +152,7 @@ def generator_call(task) -> Callable:
     if task.cfg.model != "pggan":
         return lambda z, labels: G(z, labels, training=False)
     level, alpha = task.current()
-    factor = task.cfg.image_size // (task.cfg.start_size * 2 ** level)
+    factor = task.cfg.image_size // (task.cfg.pggan.start_size * 2 ** level)
 
     def call(z, labels):
         a = None if alpha is None else tf.fill([tf.shape(z)[0]], tf.constant(alpha, tf.float32))
@@ -166,7 +166,7 @@ def generator_call(task) -> Callable:
 
 def generative_endpoints(task) -> dict[str, Endpoint]:
     cfg = task.cfg
-    size, channels = cfg.image_size, len(cfg.sequences)
+    size, channels = cfg.image_size, len(cfg.family.sequences)
     classes = int(getattr(task, "num_classes", 0) or 0)
     noise = noise_spec(task)
     z_dim = noise["z_dim"]
@@ -175,7 +175,7 @@ def generative_endpoints(task) -> dict[str, Endpoint]:
     label_spec = tf.TensorSpec([None], tf.int32, name="label")
     z_doc = (f"noise [N, {z_dim}] float32, {noise['distribution']}"
              + (" in [-1, 1)" if noise["distribution"] == "uniform" else " N(0, 1)"))
-    image_doc = f"image [N, {size}, {size}, {channels}] float32 in [-1, 1] ({', '.join(cfg.sequences)})"
+    image_doc = f"image [N, {size}, {size}, {channels}] float32 in [-1, 1] ({', '.join(cfg.family.sequences)})"
 
     def cycled(z):
         n = tf.shape(z)[0]
@@ -322,12 +322,12 @@ def metadata(task, signatures: dict[str, Endpoint], run_dir=None) -> dict:
             "meta": task.meta, "config": cfg.to_dict(),
             "signatures": {name: ep.describe() for name, ep in signatures.items()}}
     if cfg.generative:
-        info.update(kind="generate", sequences=list(cfg.sequences),
+        info.update(kind="generate", sequences=list(cfg.family.sequences),
                     num_classes=int(getattr(task, "num_classes", 0) or 0), noise=noise_spec(task))
         if cfg.model == "pggan":
             level, alpha = task.current()
             info["growth"] = {"level": level, "alpha": alpha,
-                              "resolution": cfg.start_size * 2 ** level}
+                              "resolution": cfg.pggan.start_size * 2 ** level}
     else:
         info.update(kind="impute" if task.imputation else "translate", sequences=list(SEQUENCES),
                     source=list(task.sources), target=task.target, context=task.context)

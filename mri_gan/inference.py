@@ -109,7 +109,7 @@ def balance(task, data, out, seed: int = 0, overwrite: bool = False) -> dict:
     if list(source_names) != list(names):
         raise UserError("--data", f"labels {source_names} differ from the run's {names}")
     plan = balance_plan(labels, names)
-    channel = task.cfg.sequences[0]
+    channel = task.cfg.family.sequences[0]
     with atomic_folder(out, overwrite) as tmp:
         for name in names:
             (tmp / name).mkdir()

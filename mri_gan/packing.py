@@ -57,9 +57,9 @@ def training_command(cfg) -> str:
             return ",".join(map(str, value))
         return str(value).lower() if isinstance(value, bool) else str(value)
 
-    preset = resolve(cfg.model, cfg.preset, cfg.data, {"target": str(cfg.target)}).to_dict()
-    sets = [f"--set {key}={text(value)}" for key, value in cfg.to_dict().items() if value != preset[key]]
-    return " ".join([f"python -m mri_gan.train --model {cfg.model} --data {cfg.data} --target {cfg.target} "
+    preset = resolve(cfg.model, cfg.preset, cfg.data, {"target": cfg.pix2pix.target}).flat()
+    sets = [f"--set {key}={text(value)}" for key, value in cfg.flat().items() if value != preset[key]]
+    return " ".join([f"python -m mri_gan.train --model {cfg.model} --data {cfg.data} --target {cfg.pix2pix.target} "
                      f"--preset {cfg.preset}", *sets, "--out RUN"])
 
 
@@ -69,7 +69,7 @@ def _card(cfg, shipped: dict, split: dict, parameters: int, weights_mb: float) -
                                      if "step" in c else "")
     subjects = {f"{part}_subjects": ", ".join(split.get(part, [])) or "none" for part in ("train", "val", "test")}
     counts = {f"{part}_count": len(split.get(part, [])) for part in ("train", "val", "test")}
-    settings = {k: ("yes" if v else "no") if isinstance(v, bool) else v for k, v in cfg.to_dict().items()}
+    settings = {k: ("yes" if v else "no") if isinstance(v, bool) else v for k, v in cfg.flat().items()}
     fields = {**settings, **subjects, **counts, "command": training_command(cfg),
               "version": shipped["version"], "packed": shipped["packed"],
               "mri_gan": __version__, "run": shipped["run"], "checkpoint": checkpoint,
@@ -83,8 +83,8 @@ def package(run_dir, out_dir=None, checkpoint: str = "best", version: int | None
     imputation run's checkpoint (its best by validation, or ``"latest"``); returns the folder."""
     run = RunDir(run_dir)
     cfg, meta = run.load()
-    if cfg.model != "pix2pix" or str(cfg.target).lower() != "any":
-        kind = f"pix2pix --target {cfg.target}" if cfg.model == "pix2pix" else cfg.model
+    if cfg.model != "pix2pix" or not cfg.pix2pix.imputation:
+        kind = f"pix2pix --target {cfg.pix2pix.target}" if cfg.model == "pix2pix" else cfg.model
         raise UserError(run.config_file, f"a {kind} run; the shipped model is a pix2pix imputation "
                                          f"run (--target any)")
     out = check(out_dir if out_dir is not None else pretrained.FOLDER, overwrite=True, folder=True)

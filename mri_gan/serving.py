@@ -131,7 +131,7 @@ class ExportedTranslator(Exported):
     @property
     def context(self) -> int:
         """Axial neighbours read on each side of a slice (2.5-D; ``data.context``)."""
-        return self.cfg.context
+        return self.cfg.pix2pix.context if self.cfg.pix2pix else 0
 
     def impute(self, images: np.ndarray, available, batch: int = BATCH) -> np.ndarray:
         """[N, S, S, 4] in [-1, 1] with the sequences not ``available`` ([4] or [N, 4]) synthesized;

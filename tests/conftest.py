@@ -47,7 +47,7 @@ def impute_run(tmp_path_factory):
 
     run = tmp_path_factory.mktemp("runs") / "impute"
     cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2",
-                  {"steps": "2", "target": "any", "linear_base": "true", "unet_norm": "instance"})
+                  {"steps": 2, "target": "any", "linear_base": True, "unet_norm": "instance"})
     Trainer(cfg, run, progress=False).fit()
     return run
 

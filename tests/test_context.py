@@ -9,6 +9,7 @@ import pytest
 from conftest import make_slices
 from make_data import gray_u8, write_image, write_nifti
 
+from mri_gan.commands.sets import typed_sets
 from mri_gan.config import resolve
 from mri_gan.data import context
 from mri_gan.data.records import SEQUENCES
@@ -18,7 +19,8 @@ from mri_gan.synthesis import synthesize_volume, task_translator
 
 
 def small_task(target="any", **sets):
-    cfg = resolve("pix2pix", "smoke", "synthetic", {"target": target, **{k: str(v) for k, v in sets.items()}})
+    typed = typed_sets("pix2pix", {k: str(v) for k, v in sets.items()})
+    cfg = resolve("pix2pix", "smoke", "synthetic", {"target": target, **typed})
     task = Pix2Pix(cfg, {})
     task.build()
     return task
@@ -129,7 +131,7 @@ def test_translate_refuses_slices_without_their_neighbours(data):
         task.translate(data.images[:2], data.available[0], "t2")
 
 
-@pytest.mark.parametrize("k", ["-1", "5"])
+@pytest.mark.parametrize("k", [-1, 5])
 def test_context_out_of_range_is_refused(k):
     with pytest.raises(UserError, match="context"):
         resolve("pix2pix", "smoke", "synthetic", {"target": "any", "context": k})
@@ -188,9 +190,9 @@ def test_a_2_5d_run_trains_and_synthesizes_volumes_and_refuses_what_has_no_neigh
     from mri_gan.training.trainer import Trainer
 
     run = tmp_path / "run"
-    Trainer(resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=3", {"target": "any", "context": "1"}),
+    Trainer(resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=3", {"target": "any", "context": 1}),
             run, progress=False).fit()
-    assert json.loads((run / "config.json").read_text())["context"] == 1
+    assert json.loads((run / "config.json").read_text())["pix2pix"]["context"] == 1
     validated = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert np.isfinite([e["val_ssim"] for e in validated if "val_ssim" in e]).all()
     case = tmp_path / "case"

@@ -31,10 +31,10 @@ from mri_gan.training.trainer import Trainer
 RUNS = {
     "dcgan": ("dcgan", {}),
     "cdcgan": ("cdcgan", {}),
-    "pix2pix": ("pix2pix", {"source": "t1,t2", "target": "flair"}),
+    "pix2pix": ("pix2pix", {"source": ["t1", "t2"], "target": "flair"}),
     "impute": ("pix2pix", {"target": "any"}),
     # stops mid fade-in to 16 px of a 32 px model: alpha and the upsampling to 32 px are exported
-    "pggan": ("pggan", {"steps": "4", "image_size": "32", "images_per_stage": "16"}),
+    "pggan": ("pggan", {"steps": 4, "image_size": 32, "images_per_stage": 16}),
 }
 TOL = 1e-5
 
@@ -50,7 +50,7 @@ def built(tmp_path_factory, data):
     root = tmp_path_factory.mktemp("export")
     out = {}
     for name, (model, overrides) in RUNS.items():
-        cfg = resolve(model, "smoke", "synthetic", {"steps": "1", "val_every": "0", "sample_every": "100",
+        cfg = resolve(model, "smoke", "synthetic", {"steps": 1, "val_every": 0, "sample_every": 100,
                                                     **overrides})
         run = root / "runs" / name
         Trainer(cfg, run, data=data, progress=False).fit()
@@ -175,7 +175,7 @@ def test_fresh_process_without_mri_gan_reproduces_outputs(built, data, tmp_path)
         ask(name, "generate_uint8", {"z": z, **({"label": labels} if task.num_classes else {})},
             {"image": to_uint8(images)})
         zs = tf.random.stateless_uniform if name != "pggan" else tf.random.stateless_normal
-        z4 = zs([4, task.cfg.z_dim], tf.constant([9, 0], tf.int64), **({"minval": -1.0, "maxval": 1.0}
+        z4 = zs([4, task.cfg.family.z_dim], tf.constant([9, 0], tf.int64), **({"minval": -1.0, "maxval": 1.0}
                                                                         if name != "pggan" else {})).numpy()
         ask(name, "sample", {"n": np.int32(4), "seed": np.int64(9)},
             {"z": z4, "image": task.generate(z4, np.arange(4) % task.num_classes if task.num_classes else None)})

@@ -69,7 +69,7 @@ def test_complete_case_writes_nothing_and_no_uncertainty_writes_none(impute_run,
 
 def test_translation_model_fills_its_target_or_names_what_it_lacks(case, tmp_path):
     run = tmp_path / "t1flair"
-    Trainer(resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"steps": "1"}), run,
+    Trainer(resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"steps": 1}), run,
             progress=False).fit()
     translator = task_translator(load_task(run))
     record = fill([str(partial(case, tmp_path, ("t1", "t2")))], tmp_path / "out", translator)

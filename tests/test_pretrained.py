@@ -68,7 +68,7 @@ def test_pack_refuses_what_it_cannot_ship_and_replaces_only_when_told(impute_run
     translation = tmp_path / "t1-flair"
     translation.mkdir()
     config = json.loads((impute_run / "config.json").read_text())
-    (translation / "config.json").write_text(json.dumps(dict(config, target="flair")))
+    (translation / "config.json").write_text(json.dumps(dict(config, pix2pix=dict(config["pix2pix"], target="flair"))))
     shutil.copy(impute_run / "model.json", translation)
     with pytest.raises(UserError, match="config.json: a pix2pix --target flair run; .*imputation"):
         package(translation, tmp_path / "out")

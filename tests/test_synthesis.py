@@ -156,7 +156,7 @@ def test_slice_folders_to_pngs(tmp_path):
 @pytest.fixture(scope="module")
 def t1_flair_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "p2p"
-    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"steps": "2"})
+    cfg = resolve("pix2pix", "smoke", "phantom?subjects=4&size=32&slices=2", {"steps": 2})
     Trainer(cfg, run, progress=False).fit()
     return run
 

@@ -33,7 +33,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from mri_gan.config import parse_sets, resolve
+    from mri_gan.commands.sets import parse_sets, typed_sets
+    from mri_gan.config import resolve
     from mri_gan.training.distribute import apply_thread_limit
     from mri_gan.training.trainer import Trainer, TrainingStopped
 
@@ -47,7 +48,7 @@ def run(args) -> int:
         overrides["source"] = ",".join(args.source)
     if args.target:
         overrides["target"] = args.target
-    cfg = resolve(args.model, args.preset, args.data, overrides)
+    cfg = resolve(args.model, args.preset, args.data, typed_sets(args.model, overrides))
     out = args.out or f"runs/{args.model}-{args.preset}"
     trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress)
     try:

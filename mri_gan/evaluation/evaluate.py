@@ -135,7 +135,7 @@ def evaluate_run(run_dir, source: str | None = None, stylized=None, feature_netw
     out = {
         "command": command or f"evaluate_run({str(run_dir)!r})",
         "run": {"dir": str(run_dir), "model": cfg.model, "data": cfg.data,
-                "task": (f"{cfg.model} generating {', '.join(cfg.sequences)}" if cfg.generative else
+                "task": (f"{cfg.model} generating {', '.join(cfg.family.sequences)}" if cfg.generative else
                          results["paired"]["task"]),
                 "label_names": meta.get("label_names", []),
                 "checkpoint": _checkpoint_name(task.checkpoint),

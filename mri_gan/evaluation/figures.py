@@ -14,7 +14,8 @@ from typing import NamedTuple
 import numpy as np
 
 from mri_gan.evaluation.evaluate import Evaluation
-from mri_gan.evaluation.tables import MODEL_LABEL, PAPER_TABLE1, lookup
+from mri_gan.evaluation.tables import MODEL_LABEL, lookup
+from mri_gan.paper_table import PAPER_TABLE1
 from mri_gan.run_dir import RunDir
 
 ERROR_MAP = "magma"

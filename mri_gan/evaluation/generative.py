@@ -167,7 +167,7 @@ def evaluate_generative(task, cfg, data, split, budget: Budget, plan: StylePlan,
                         feature_network: str, vgg_weights: str) -> tuple[dict, dict, dict]:
     """The metrics of a generative run against the held-out subjects of ``data``, the arrays of the
     report's figures and the style losses per iteration."""
-    seq = cfg.sequences[0]
+    seq = cfg.family.sequences[0]
     usable = data.has([seq])
     train = data.subset(usable & np.isin(data.subjects, split["train"]))
     held = data.subset(usable & np.isin(data.subjects, list(split["val"]) + list(split["test"])))

@@ -13,20 +13,11 @@ import numpy as np
 
 from mri_gan.evaluation.classifiers import DOWNSTREAM_DEFINITIONS, TWO_SAMPLE_DEFINITION
 from mri_gan.evaluation.metrics import PAIRED_DEFINITIONS
+from mri_gan.paper_table import PAPER_FAMILY, PAPER_TABLE1
 
 SIGNIFICANT = 6
 PAPER_DIGITS = 6   # the paper's numbers are printed as the paper prints them
 
-#: Table 1 as printed in the paper (Chithra & Dhivya)
-PAPER_TABLE1 = {
-    "DCGAN": {"batch_size": 120, "epochs": 3750, "lr_d": 1e-4, "lr_g": 2e-4, "optimizer": "Adam",
-              "d_loss": 4.2999, "g_loss": 8.2126, "paper_accuracy": [87.5, 95.6]},
-    "Pix2Pix": {"batch_size": 80, "epochs": 2000, "lr_d": 1e-4, "lr_g": 2e-4, "optimizer": "Adam",
-                "d_loss": 3.8712, "g_loss": 6.5682, "paper_accuracy": [89.02, 93.7]},
-    "Progressive GAN": {"batch_size": 100, "epochs": 2500, "lr_d": 1e-4, "lr_g": 2e-4, "optimizer": "Adam",
-                        "d_loss": 7.988, "g_loss": 9.128, "paper_accuracy": [83, 92.8]},
-}
-PAPER_FAMILY = {"dcgan": "DCGAN", "cdcgan": "DCGAN", "pix2pix": "Pix2Pix", "pggan": "Progressive GAN"}
 MODEL_LABEL = {"dcgan": "DCGAN", "cdcgan": "cDCGAN", "pix2pix": "Pix2Pix", "pggan": "PGGAN"}
 
 ROWS = [  # key, label, definition

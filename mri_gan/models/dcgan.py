@@ -27,25 +27,25 @@ class DCGAN(GenerativeTask):
 
     def build(self) -> None:
         cfg = self.cfg
-        channels = len(cfg.sequences)
-        self.generator = DCGANGenerator(cfg.image_size, channels, cfg.z_dim, cfg.g_filters,
+        channels = len(cfg.dcgan.sequences)
+        self.generator = DCGANGenerator(cfg.image_size, channels, cfg.dcgan.z_dim, cfg.dcgan.g_filters,
                                         self.num_classes, name="generator")
-        self.discriminator = DCGANDiscriminator(cfg.image_size, channels, cfg.d_filters,
-                                                self.num_classes, cfg.minibatch_std, name="discriminator")
+        self.discriminator = DCGANDiscriminator(cfg.image_size, channels, cfg.dcgan.d_filters,
+                                                self.num_classes, cfg.dcgan.minibatch_std, name="discriminator")
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
-        self.discriminator(self.generator(tf.zeros([1, cfg.z_dim]), labels), labels)
+        self.discriminator(self.generator(tf.zeros([1, cfg.dcgan.z_dim]), labels), labels)
         self._build_optimizers()
 
     def batch_spec(self, step: int = 0) -> dict:
-        s, c = self.cfg.image_size, len(self.cfg.sequences)
+        s, c = self.cfg.image_size, len(self.cfg.dcgan.sequences)
         return {"image": tf.TensorSpec([None, s, s, c], tf.float32),
                 "label": tf.TensorSpec([None], tf.int32),
-                "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32)}
+                "z": tf.TensorSpec([None, self.cfg.dcgan.z_dim], tf.float32)}
 
     def draw(self, seed, step, n: int, segment: int = 0) -> dict:
         geometry, z = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         return {**self.geometry_draws(geometry, n),
-                "z": tf.random.stateless_uniform([n, self.cfg.z_dim], z, -1.0, 1.0)}
+                "z": tf.random.stateless_uniform([n, self.cfg.dcgan.z_dim], z, -1.0, 1.0)}
 
     def assemble(self, source, index, draws, segment: int = 0) -> dict:
         images, labels = self.reals(source, index)
@@ -53,7 +53,7 @@ class DCGAN(GenerativeTask):
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """The paper's uniform noise in [-1, 1)."""
-        return rng.uniform(-1.0, 1.0, (n, self.cfg.z_dim)).astype(np.float32)
+        return rng.uniform(-1.0, 1.0, (n, self.cfg.dcgan.z_dim)).astype(np.float32)
 
     def replica_step(self, batch: dict, global_batch: int) -> dict:
         G, D = self.generator, self.discriminator
@@ -66,7 +66,7 @@ class DCGAN(GenerativeTask):
             fake = G(batch["z"], labels, training=True)
             real_logits = D(batch["image"], labels, training=True)
             fake_logits = D(fake, labels, training=True)
-            d_loss = average(losses.discriminator_bce(real_logits, fake_logits, 1.0 - self.cfg.label_smoothing))
+            d_loss = average(losses.discriminator_bce(real_logits, fake_logits, 1.0 - self.cfg.dcgan.label_smoothing))
         self._apply(self.d_opt, tape, d_loss, D.trainable_variables)
         with tf.GradientTape() as tape:
             g_logits = D(G(batch["z"], labels, training=True), labels, training=True)

@@ -5,7 +5,7 @@ trace, and alpha, fed with each batch, fades the newest block in. WGAN-GP with d
 default; the non-saturating logistic loss with Mescheder et al.'s R1 penalty (gp_weight / 2 x
 |grad D|^2 on the reals, Karras et al.'s "simplegp") as an option; both penalties live in
 mri_gan.losses. Samples come from a running average of the trained generator's weights (Karras
-et al.'s Gs). Conditional by label when ``cfg.conditional``. With ``cfg.augment``, D sees reals and
+et al.'s Gs). Conditional by label when ``cfg.conditional``. With ``cfg.pggan.augment``, D sees reals and
 fakes through DiffAugment. The growth schedule lives in pggan_schedule.
 """
 
@@ -18,7 +18,6 @@ import numpy as np
 import tensorflow as tf
 
 from mri_gan import losses
-from mri_gan.config import augmentations
 from mri_gan.data.slice_set import SliceSet
 from mri_gan.models import diffaugment
 from mri_gan.models.pggan_networks import PGGANDiscriminator, PGGANGenerator, upsample
@@ -34,26 +33,26 @@ class PGGAN(GenerativeTask):
     def __init__(self, cfg, meta):
         super().__init__(cfg, meta)
         self.schedule = GrowthSchedule.from_config(cfg)
-        self.augmentations = augmentations(cfg)
+        self.augmentations = cfg.pggan.augmentations
 
     def build(self) -> None:
         """``trained_generator`` is the network the optimiser trains; ``generator``, where every
         output comes from, holds the running average of its weights (Karras et al.'s Gs, with a
-        half-life of ``cfg.ema_images`` images), or is the same network when ``ema_images`` is 0."""
-        cfg = self.cfg
-        channels = len(cfg.sequences)
+        half-life of ``cfg.pggan.ema_images`` images), or is the same network when ``ema_images`` is 0."""
+        size, g = self.cfg.image_size, self.cfg.pggan
+        channels = len(g.sequences)
 
         def make(name):
-            return PGGANGenerator(cfg.image_size, cfg.start_size, channels, cfg.z_dim, cfg.fmap_base,
-                                  cfg.fmap_max, self.num_classes, cfg.fmap_min, cfg.upsampling, name=name)
+            return PGGANGenerator(size, g.start_size, channels, g.z_dim, g.fmap_base,
+                                  g.fmap_max, self.num_classes, g.fmap_min, g.upsampling, name=name)
 
         self.trained_generator = make("trained_generator")
-        self.generator = make("generator") if cfg.ema_images else self.trained_generator
-        self.discriminator = PGGANDiscriminator(cfg.image_size, cfg.start_size, channels, cfg.fmap_base,
-                                                cfg.fmap_max, self.num_classes, cfg.fmap_min,
+        self.generator = make("generator") if g.ema_images else self.trained_generator
+        self.discriminator = PGGANDiscriminator(size, g.start_size, channels, g.fmap_base,
+                                                g.fmap_max, self.num_classes, g.fmap_min,
                                                 name="discriminator")
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
-        z = tf.zeros([1, cfg.z_dim])
+        z = tf.zeros([1, g.z_dim])
         self.discriminator(self.trained_generator(z, labels), labels)
         if self.generator is not self.trained_generator:
             self.generator(z, labels)
@@ -64,8 +63,8 @@ class PGGAN(GenerativeTask):
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self.alpha = tf.Variable(1.0, dtype=tf.float32, trainable=False, name="alpha",
                                  aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.g_opt = self._adam(cfg.lr_g)
-        self.d_opt = self._adam(cfg.lr_d)
+        self.g_opt = self._adam(self.cfg.lr_g)
+        self.d_opt = self._adam(self.cfg.lr_d)
         self.g_opt.build(self.trained_generator.trainable_variables)
         self.d_opt.build(self.discriminator.trainable_variables)
 
@@ -81,10 +80,10 @@ class PGGAN(GenerativeTask):
 
     def batch_spec(self, step: int = 0) -> dict:
         stage = self.schedule.at_step(step).stage
-        r, c = stage.resolution, len(self.cfg.sequences)
+        r, c = stage.resolution, len(self.cfg.pggan.sequences)
         spec = {"image": tf.TensorSpec([None, r, r, c], tf.float32),
                 "label": tf.TensorSpec([None], tf.int32),
-                "z": tf.TensorSpec([None, self.cfg.z_dim], tf.float32),
+                "z": tf.TensorSpec([None, self.cfg.pggan.z_dim], tf.float32),
                 "mix": tf.TensorSpec([None], tf.float32)}
         if stage.fading:
             spec["alpha"] = tf.TensorSpec([None], tf.float32)
@@ -95,7 +94,7 @@ class PGGAN(GenerativeTask):
     def draw(self, seed, step, n: int, segment: int = 0) -> dict:
         """Besides the random numbers, the fade-in's alpha of ``step`` per example."""
         geometry, z, mix, augment = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-        draws = {**self.geometry_draws(geometry, n), "z": tf.random.stateless_normal([n, self.cfg.z_dim], z),
+        draws = {**self.geometry_draws(geometry, n), "z": tf.random.stateless_normal([n, self.cfg.pggan.z_dim], z),
                  "mix": tf.random.stateless_uniform([n], mix)}
         stage = self.schedule.at_step(segment).stage
         if stage.fading:
@@ -108,7 +107,7 @@ class PGGAN(GenerativeTask):
     def assemble(self, source, index, draws, segment: int = 0) -> dict:
         """Reals box-filtered to the stage resolution (half of them mirrored when ``cfg.flip``);
         during a fade-in they are blended with their own half-resolution version by alpha, as G's
-        output is. With ``cfg.augment``, the DiffAugment parameters of the reals, D's fakes and G's
+        output is. With ``cfg.pggan.augment``, the DiffAugment parameters of the reals, D's fakes and G's
         fakes."""
         stage = self.schedule.at_step(segment).stage
         images, labels = self.reals(source, index)
@@ -126,40 +125,40 @@ class PGGAN(GenerativeTask):
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Standard normal latents (G normalises them onto the sphere)."""
-        return rng.standard_normal((n, self.cfg.z_dim)).astype(np.float32)
+        return rng.standard_normal((n, self.cfg.pggan.z_dim)).astype(np.float32)
 
     # -- the step --------------------------------------------------------------------------
     def _adversarial(self, real_scores, fake_scores):
         """Per-example adversarial part of D's loss (the drift penalty included for WGAN)."""
-        if self.cfg.pggan_loss == "wgan-gp":
+        if self.cfg.pggan.pggan_loss == "wgan-gp":
             return (losses.wasserstein_d(real_scores, fake_scores)
-                    + self.cfg.drift_weight * losses.drift(real_scores))
+                    + self.cfg.pggan.drift_weight * losses.drift(real_scores))
         return losses.discriminator_bce(real_scores, fake_scores)
 
     def _generator_loss(self, fake_scores):
-        if self.cfg.pggan_loss == "wgan-gp":
+        if self.cfg.pggan.pggan_loss == "wgan-gp":
             return losses.wasserstein_g(fake_scores)
         return losses.generator_bce(fake_scores)
 
     def _gradient_penalty(self, real, fake, mix, labels, level, alpha):
         """Per example, weighted: WGAN-GP's at random interpolates of reals and fakes, or R1's at
         the reals (0 when ``gp_weight`` is 0)."""
-        if not self.cfg.gp_weight:
+        if not self.cfg.pggan.gp_weight:
             return tf.zeros_like(mix)
 
         def critic(images):
             return self.discriminator(images, labels, level=level, alpha=alpha, training=True)
 
-        if self.cfg.pggan_loss == "wgan-gp":
-            return self.cfg.gp_weight * losses.wgan_gradient_penalty(critic, real, fake, mix)
-        return self.cfg.gp_weight * losses.r1_penalty(critic, real)
+        if self.cfg.pggan.pggan_loss == "wgan-gp":
+            return self.cfg.pggan.gp_weight * losses.wgan_gradient_penalty(critic, real, fake, mix)
+        return self.cfg.pggan.gp_weight * losses.r1_penalty(critic, real)
 
     @tf.autograph.experimental.do_not_convert  # no tensor-dependent Python control flow
     def replica_step(self, batch: dict, global_batch: int) -> dict:
         G, D = self.trained_generator, self.discriminator
         real = batch["image"]
         resolution = real.shape[1]
-        level = int(math.log2(resolution // self.cfg.start_size))
+        level = int(math.log2(resolution // self.cfg.pggan.start_size))
         alpha = batch.get("alpha")
         labels = batch["label"] if self.num_classes else None
 
@@ -193,7 +192,7 @@ class PGGAN(GenerativeTask):
                 "resolution": average(ones * float(resolution))}
 
     def _seen(self, images, batch: dict, k: int):
-        """What D sees of ``images``: themselves, or with ``cfg.augment`` their DiffAugment by the
+        """What D sees of ``images``: themselves, or with ``cfg.pggan.augment`` their DiffAugment by the
         batch's k-th parameter set (0 reals, 1 D's fakes, 2 G's fakes)."""
         if not self.augmentations:
             return images
@@ -204,7 +203,7 @@ class PGGAN(GenerativeTask):
         the assignment happens once, in cross-replica context)."""
         if self.generator is self.trained_generator:
             return
-        keep = 0.5 ** (global_batch / self.cfg.ema_images)
+        keep = 0.5 ** (global_batch / self.cfg.pggan.ema_images)
         pairs = list(zip(self.generator.weights, self.trained_generator.weights))
         values = [w + keep * (average - w) for average, w in pairs]
 
@@ -232,7 +231,7 @@ class PGGAN(GenerativeTask):
         """Images [N, image_size, image_size, C] in [-1, 1] at the current stage (nearest-upsampled
         to the final size while the model is still growing)."""
         level, alpha = self.current()
-        factor = self.cfg.image_size // (self.cfg.start_size * 2 ** level)
+        factor = self.cfg.image_size // (self.cfg.pggan.start_size * 2 ** level)
         out = []
         for i in range(0, len(z), batch):
             n = len(z[i:i + batch])

@@ -57,8 +57,8 @@ class GrowthSchedule:
 
     @classmethod
     def from_config(cls, cfg) -> GrowthSchedule:
-        return cls(cfg.start_size, cfg.image_size, cfg.images_per_stage, cfg.batch_size,
-                   cfg.max_batch_size)
+        return cls(cfg.pggan.start_size, cfg.image_size, cfg.pggan.images_per_stage, cfg.batch_size,
+                   cfg.pggan.max_batch_size)
 
     @property
     def levels(self) -> int:

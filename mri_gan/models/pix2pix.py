@@ -35,13 +35,12 @@ from mri_gan.config import TrainConfig
 from mri_gan.data.context import block_channels
 from mri_gan.data.records import SEQUENCES, canonical_sequence
 from mri_gan.data.slice_set import SliceSet
-from mri_gan.errors import UserError
 from mri_gan.models.imputation import hidden_sequences, imputation_input
 from mri_gan.models.patchgan import PatchDiscriminator
+from mri_gan.models.pix2pix_config import ANY
 from mri_gan.models.task import GANTask, tile
-from mri_gan.models.unet import NORMS, UPSAMPLINGS, UNetGenerator, fit_linear_maps
+from mri_gan.models.unet import UNetGenerator, fit_linear_maps
 
-ANY = "any"
 #: images per call when translating many slices
 INFER_BATCH = 32
 #: validation figures (``val_<name>``) from a ``paired_metrics`` result, None where undefined
@@ -59,53 +58,33 @@ PARTNERS = {"t1": "t1ce", "t1ce": "t1"}
 
 #: what ``select=margin`` counts a margin over a baseline in: a difference worth having
 MARGIN_UNITS = {"ssim": 0.02, "psnr": 0.5}
-SELECTIONS = ("ssim", "margin")
 
 
 class Pix2Pix(GANTask):
-    """Pix2Pix translation (``cfg.target`` one sequence) or imputation (``cfg.target == "any"``)."""
+    """Pix2Pix translation (``cfg.pix2pix.target`` one sequence) or imputation (target ``"any"``)."""
 
     LOGS = ("d_loss", "g_loss", "g_adv", "g_l1", "g_l2", "g_ssim", "d_acc_real", "d_acc_fake")
 
     def __init__(self, cfg: TrainConfig, meta: dict):
         super().__init__(cfg, meta)
-        self.imputation = str(cfg.target).lower() == ANY
+        self.imputation = cfg.pix2pix.imputation
         if self.imputation:
             self.sources, self.target = list(SEQUENCES), ANY
-        else:
-            self.target = canonical_sequence(cfg.target, "--target")
-            self.sources = [canonical_sequence(s, "--source") for s in cfg.source]
-            if not self.sources:
-                raise UserError("--source", "give at least one source sequence")
-            if len(set(self.sources)) != len(self.sources):
-                raise UserError("--source", "a sequence is given twice")
-            if self.target in self.sources:
-                raise UserError("--target", f"{self.target} is also a source")
-        if cfg.image_size % 2 ** cfg.unet_depth:
-            raise UserError("--set", f"unet_depth={cfg.unet_depth} is too deep for image_size="
-                                     f"{cfg.image_size} (needs image_size / 2^depth >= 1)")
-        if cfg.unet_norm not in NORMS:
-            raise UserError("--set", f"unet_norm={cfg.unet_norm!r} (known: {', '.join(NORMS)})")
-        if cfg.unet_upsampling not in UPSAMPLINGS:
-            raise UserError("--set", f"unet_upsampling={cfg.unet_upsampling!r} "
-                                     f"(known: {', '.join(UPSAMPLINGS)})")
-        if cfg.image_size % 2 ** cfg.patch_layers:
-            raise UserError("--set", f"patch_layers={cfg.patch_layers} is too deep for image_size="
-                                     f"{cfg.image_size}")
-        if cfg.select not in SELECTIONS:
-            raise UserError("--set", f"select={cfg.select!r} (known: {', '.join(SELECTIONS)})")
+        else:   # names checked by Pix2PixConfig.validate
+            self.target = canonical_sequence(cfg.pix2pix.target)
+            self.sources = [canonical_sequence(s) for s in cfg.pix2pix.source]
         #: checkpoints/best: the best mean SSIM, or (``select=margin``) the best worst margin over
         #: the baselines of any target and metric, in units of ``MARGIN_UNITS``
-        self.SELECT = "val_min_margin" if cfg.select == "margin" else "val_ssim"
+        self.SELECT = "val_min_margin" if cfg.pix2pix.select == "margin" else "val_ssim"
         self._val_data: SliceSet | None = None
         self._val_baselines: dict[str, dict[str, float]] = {}
         self._predict = None
 
     def residual_spec(self) -> list | None:
         """Per output channel (input channel added, availability plane gating it or -1) or None
-        (``PARTNERS``); None without ``cfg.residual`` or where no output has its partner as input
+        (``PARTNERS``); None without ``cfg.pix2pix.residual`` or where no output has its partner as input
         (a target without one is predicted whole)."""
-        if not self.cfg.residual:
+        if not self.cfg.pix2pix.residual:
             return None
         if self.imputation:
             n = len(SEQUENCES)
@@ -116,12 +95,12 @@ class Pix2Pix(GANTask):
 
     @property
     def base_inputs(self) -> int:
-        """Image inputs of the generator's linear base (``cfg.linear_base``), else 0."""
-        return (len(SEQUENCES) if self.imputation else len(self.sources)) if self.cfg.linear_base else 0
+        """Image inputs of the generator's linear base (``cfg.pix2pix.linear_base``), else 0."""
+        return (len(SEQUENCES) if self.imputation else len(self.sources)) if self.cfg.pix2pix.linear_base else 0
 
     def initialise(self, train: SliceSet) -> None:
-        """Fit the linear base's maps on the training slices (``cfg.linear_base``)."""
-        if not self.cfg.linear_base:
+        """Fit the linear base's maps on the training slices (``cfg.pix2pix.linear_base``)."""
+        if not self.cfg.pix2pix.linear_base:
             return
         if self.imputation:
             inputs = outputs = list(range(len(SEQUENCES)))
@@ -134,7 +113,7 @@ class Pix2Pix(GANTask):
     @property
     def context(self) -> int:
         """Axial neighbours read on each side of a slice (2.5-D; 0: the slice alone)."""
-        return self.cfg.context
+        return self.cfg.pix2pix.context
 
     @property
     def context_channels(self) -> int:
@@ -151,15 +130,15 @@ class Pix2Pix(GANTask):
 
     # -- building --------------------------------------------------------------------------
     def build(self) -> None:
-        cfg = self.cfg
-        self.generator = UNetGenerator(cfg.image_size, self.in_channels, self.out_channels,
-                                       cfg.unet_depth, cfg.unet_filters, cfg.attention, cfg.dropout,
-                                       cfg.unet_norm, cfg.unet_input_skip, cfg.unet_upsampling,
+        p = self.cfg.pix2pix
+        self.generator = UNetGenerator(self.cfg.image_size, self.in_channels, self.out_channels,
+                                       p.unet_depth, p.unet_filters, p.attention, p.dropout,
+                                       p.unet_norm, p.unet_input_skip, p.unet_upsampling,
                                        self.residual_spec(), self.base_inputs, self.context_channels,
                                        name="generator")
-        self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, cfg.d_filters,
-                                                cfg.patch_layers, name="discriminator")
-        s = cfg.image_size
+        self.discriminator = PatchDiscriminator(self.in_channels + self.out_channels, p.d_filters,
+                                                p.patch_layers, name="discriminator")
+        s = self.cfg.image_size
         cond = tf.zeros([1, s, s, self.in_channels])
         self.discriminator(cond, self.generator(cond))
         self._build_optimizers()
@@ -206,7 +185,8 @@ class Pix2Pix(GANTask):
         if self.imputation:
             images, lesion = self.transformed(draws, images, lesion)
             available = tf.gather(source["available"], index)
-            hidden = hidden_sequences(available, draws["hide_count"], draws["hide_order"], self.cfg.hide_weights)
+            hidden = hidden_sequences(available, draws["hide_count"], draws["hide_order"],
+                                      self.cfg.pix2pix.hide_weights)
             return {"cond": imputation_input(images, available & ~hidden), "target": images[..., :len(SEQUENCES)],
                     "weight": tf.cast(hidden, tf.float32), "lesion": lesion}
         channels = block_channels([SEQUENCES.index(s) for s in self.sources], len(SEQUENCES), self.context)
@@ -228,11 +208,12 @@ class Pix2Pix(GANTask):
         def average(per):
             return tf.nn.compute_average_loss(per, global_batch_size=global_batch)
 
-        g_l1 = average(losses.l1(out, target, weight * (1.0 + self.cfg.lesion_weight * batch["lesion"])))
+        p = self.cfg.pix2pix
+        g_l1 = average(losses.l1(out, target, weight * (1.0 + p.lesion_weight * batch["lesion"])))
         g_l2 = average(losses.l2(out, target, weight))
         g_ssim = average(losses.ssim_loss(out, target, batch["weight"]))
         logs = {"g_l1": g_l1, "g_l2": g_l2, "g_ssim": g_ssim,
-                "g_loss": self.cfg.l1_lambda * g_l1 + self.cfg.l2_lambda * g_l2 + self.cfg.ssim_lambda * g_ssim}
+                "g_loss": p.l1_lambda * g_l1 + p.l2_lambda * g_l2 + p.ssim_lambda * g_ssim}
         if not self.adversarial:
             zero = tf.zeros([])
             return {"d_loss": zero, "g_adv": zero, "d_acc_real": zero, "d_acc_fake": zero, **logs}
@@ -240,14 +221,14 @@ class Pix2Pix(GANTask):
         logits = self.discriminator(tf.concat([cond, cond], 0), tf.concat([target, fake], 0), training=True)
         real_logits, fake_logits = tf.split(logits, 2)
         g_adv = average(losses.generator_bce(fake_logits))
-        logs["g_loss"] += self.cfg.adv_lambda * g_adv
+        logs["g_loss"] += p.adv_lambda * g_adv
         return {"d_loss": average(losses.discriminator_bce(real_logits, fake_logits)), "g_adv": g_adv,
                 "d_acc_real": average(losses.accuracy_from_logits(real_logits, True)),
                 "d_acc_fake": average(losses.accuracy_from_logits(fake_logits, False)), **logs}
 
     @property
     def adversarial(self) -> bool:
-        return self.cfg.adv_lambda > 0
+        return self.cfg.pix2pix.adv_lambda > 0
 
     def replica_step(self, batch: dict, global_batch: int) -> dict:
         """G runs once; D and G are updated together from the same forward pass (D's gradient
@@ -264,7 +245,7 @@ class Pix2Pix(GANTask):
     @property
     def samples_dropout(self) -> bool:
         """Whether :meth:`translate` can draw dropout samples (the generator has dropout)."""
-        return bool(self.cfg.dropout)
+        return bool(self.cfg.pix2pix.dropout)
 
     def translate(self, images: np.ndarray, available, target: str, sample: bool = False) -> np.ndarray:
         """Synthesize ``target`` for slices [N, S, S, 4] in [-1, 1] (SEQUENCES order, zeros where

@@ -106,16 +106,17 @@ class GANTask:
 
     def geometry_draws(self, seed: tf.Tensor, n: int) -> dict[str, tf.Tensor]:
         """Per example: ``flip`` (half of them, when ``cfg.flip``), and the ``angle`` (radians,
-        uniform within +-``cfg.rotate`` degrees) and ``scale`` (uniform within 1 +- ``cfg.zoom``)
+        uniform within +-``cfg.pix2pix.rotate`` degrees) and ``scale`` (within 1 +- ``cfg.pix2pix.zoom``)
         of a warp, when either is set."""
         flip, angle, scale = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
         out = {}
         if self.cfg.flip:
             out["flip"] = tf.random.stateless_uniform([n], flip) < 0.5
-        if self.cfg.rotate or self.cfg.zoom:
-            limit = math.radians(self.cfg.rotate)
+        rotate, zoom = (self.cfg.pix2pix.rotate, self.cfg.pix2pix.zoom) if self.cfg.pix2pix else (0.0, 0.0)
+        if rotate or zoom:
+            limit = math.radians(rotate)
             out["angle"] = tf.random.stateless_uniform([n], angle, -limit, limit)
-            out["scale"] = tf.random.stateless_uniform([n], scale, 1.0 - self.cfg.zoom, 1.0 + self.cfg.zoom)
+            out["scale"] = tf.random.stateless_uniform([n], scale, 1.0 - zoom, 1.0 + zoom)
         return out
 
     def transformed(self, draws: dict[str, tf.Tensor], images: tf.Tensor,
@@ -191,13 +192,13 @@ class GenerativeTask(GANTask):
         return {"images": data.images, "labels": np.maximum(self.labels_of(data), 0).astype(np.int32)}
 
     def reals(self, source: dict[str, tf.Tensor], index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(the images of ``cfg.sequences`` as channels, their labels, 0 for unlabelled) of ``index``."""
-        channels = [SEQUENCES.index(s) for s in self.cfg.sequences]
+        """(the images of ``cfg.family.sequences`` as channels, their labels, 0 for unlabelled) of ``index``."""
+        channels = [SEQUENCES.index(s) for s in self.cfg.family.sequences]
         return (tf.gather(tf.gather(source["images"], index), channels, axis=3),
                 tf.gather(source["labels"], index))
 
     def train_filter(self, data: SliceSet) -> np.ndarray:
-        keep = data.has(self.cfg.sequences)
+        keep = data.has(self.cfg.family.sequences)
         if self.num_classes:
             keep &= self.labels_of(data) >= 0
         return keep

@@ -23,11 +23,10 @@ import keras
 import numpy as np
 
 from mri_gan.models.layers import batch_norm, leaky
+from mri_gan.models.pix2pix_config import NORMS, UPSAMPLINGS
 
 #: decoder units (innermost first) that apply dropout, as in pix2pix
 DROPOUT_UNITS = 3
-NORMS = ("batch", "instance")
-UPSAMPLINGS = ("transposed", "resize")
 
 
 def upsampler(width: int, kind: str, use_bias: bool) -> keras.layers.Layer:

@@ -50,7 +50,7 @@ def run_meta(cfg: TrainConfig, data: slice_set.SliceSet, preprocessing: dict | N
     """What inference needs besides the config: label names, channels, normalisation, and the
     preprocessing that synthesis applies again (the reader's, at the model's size)."""
     names = ["no_tumor", "tumor"] if cfg.label_view == "binary" else list(data.label_names)
-    return {"label_names": names, "sequences": list(cfg.sequences), "data_kind": data.kind,
+    return {"label_names": names, "sequences": list(cfg.family.sequences), "data_kind": data.kind,
             "normalisation": "images scaled to [0, 1] per source (8-bit / 255; volumes and "
                              "slice sets: brain p0.5 -> 0, median -> 0.35, clipped), then "
                              "mapped to [-1, 1]",
@@ -116,7 +116,7 @@ class Trainer:
             if diff:
                 key = diff[0]
                 raise UserError(config_path, f"resume refused: {key} differs (run has "
-                                             f"{getattr(saved, key)!r}, given {getattr(self.cfg, key)!r})")
+                                             f"{saved.flat().get(key)!r}, given {self.cfg.flat().get(key)!r})")
         elif self.chief and self.run.is_run():
             raise UserError(self.run.path, "already holds a run; pass --resume or another --out")
 
@@ -225,7 +225,7 @@ class Trainer:
         train_index = np.flatnonzero(np.isin(data.subjects, split["train"]) & task.train_filter(data))
         if len(train_index) == 0:
             raise UserError(cfg.data, f"no training slices usable by {cfg.model} "
-                                      f"(sequences {cfg.sequences if cfg.generative else cfg.source})")
+                                      f"(sequences {cfg.family.sequences if cfg.generative else cfg.pix2pix.source})")
         val_data = data.of_subjects(split["val"])
         if cfg.val_every:
             task.fit_references(data.of_subjects(split["train"]), val_data)

@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from conftest import make_slices
 
+from mri_gan.commands.sets import typed_sets
 from mri_gan.config import resolve
 from mri_gan.data.pipeline import stream_index, training_batches
 from mri_gan.models.imputation import hidden_sequences
@@ -20,7 +21,7 @@ def data():
 
 
 def task_for(target="any", **sets):
-    return Pix2Pix(resolve("pix2pix", "smoke", "synthetic", {"target": target, **sets}), {})
+    return Pix2Pix(resolve("pix2pix", "smoke", "synthetic", {"target": target, **typed_sets("pix2pix", sets)}), {})
 
 
 def elements(dataset) -> list[dict]:

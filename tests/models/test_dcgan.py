@@ -57,7 +57,7 @@ def test_config_refuses_label_smoothing_of_half():
     from mri_gan.errors import UserError
 
     with pytest.raises(UserError, match="label_smoothing"):
-        resolve("dcgan", "smoke", "synthetic", {"label_smoothing": "0.5"})
+        resolve("dcgan", "smoke", "synthetic", {"label_smoothing": 0.5})
 
 
 @pytest.mark.parametrize("minibatch_std", [False, True])

@@ -117,7 +117,7 @@ def test_make_batch_downsamples_and_fades_reals(data):
 
 
 def test_flip_mirrors_a_random_half_of_the_reals_stable_and_fading(data):
-    cfg = resolve("pggan", "smoke", "synthetic", {"flip": "true"})
+    cfg = resolve("pggan", "smoke", "synthetic", {"flip": True})
     task = PGGAN(cfg, {"label_names": data.label_names})
     index = np.arange(16) % len(data)
     plain = PGGAN(resolve("pggan", "smoke", "synthetic"), {"label_names": data.label_names})
@@ -130,7 +130,7 @@ def test_flip_mirrors_a_random_half_of_the_reals_stable_and_fading(data):
 
 
 def test_generate_shows_the_current_stage_at_full_size(data):
-    cfg = resolve("pggan", "smoke", "synthetic", {"conditional": "true"})
+    cfg = resolve("pggan", "smoke", "synthetic", {"conditional": True})
     task = PGGAN(cfg, {"label_names": data.label_names})
     task.build()
     z = task.noise(np.random.default_rng(0), 3)
@@ -147,11 +147,11 @@ def test_generate_shows_the_current_stage_at_full_size(data):
 
 def test_config_refusals():
     with pytest.raises(UserError, match="conditional"):
-        resolve("dcgan", "smoke", "phantom", {"conditional": "true"})
+        resolve("dcgan", "smoke", "phantom", {"conditional": True})
     with pytest.raises(UserError, match="pggan_loss"):
         resolve("pggan", "smoke", "phantom", {"pggan_loss": "hinge"})
     with pytest.raises(UserError, match="start_size"):
-        resolve("pggan", "smoke", "phantom", {"start_size": "32"})
+        resolve("pggan", "smoke", "phantom", {"start_size": 32})
     with pytest.raises(UserError, match="augment is for pggan, not dcgan"):
         resolve("dcgan", "smoke", "phantom", {"augment": "translation"})
     with pytest.raises(UserError, match="augment='translation,rotate': unknown rotate"):
@@ -161,7 +161,7 @@ def test_config_refusals():
     with pytest.raises(UserError, match="upsampling='bicubic' .known: nearest, bilinear"):
         resolve("pggan", "smoke", "phantom", {"upsampling": "bicubic"})
     assert resolve("cdcgan", "smoke", "phantom").conditional
-    assert resolve("pggan", "smoke", "phantom", {"image_size": "64"}).image_size == 64
+    assert resolve("pggan", "smoke", "phantom", {"image_size": 64}).image_size == 64
 
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
@@ -213,7 +213,7 @@ def test_diffaugment_is_what_d_sees_of_reals_and_fakes(data, loss):
 
 @pytest.mark.parametrize("loss", ["wgan-gp", "nonsaturating"])
 def test_gradient_penalty_is_wgan_gp_at_interpolates_or_r1_at_the_reals(data, loss):
-    cfg = resolve("pggan", "smoke", "synthetic", {"pggan_loss": loss, "gp_weight": "4"})
+    cfg = resolve("pggan", "smoke", "synthetic", {"pggan_loss": loss, "gp_weight": 4})
     task = PGGAN(cfg, {"label_names": data.label_names})
     keras.utils.set_random_seed(0)
     task.build()
@@ -247,7 +247,7 @@ def test_generator_is_the_running_average_of_the_trained_one(data):
     for old, average, trained in zip(start, task.generator.weights, task.trained_generator.weights):
         want = trained.numpy() + keep * (old - trained.numpy())
         np.testing.assert_allclose(average.numpy(), want, atol=1e-6)
-    plain = PGGAN(resolve("pggan", "smoke", "synthetic", {"ema_images": "0"}), {"label_names": ["a"]})
+    plain = PGGAN(resolve("pggan", "smoke", "synthetic", {"ema_images": 0}), {"label_names": ["a"]})
     plain.build()
     assert plain.generator is plain.trained_generator
     assert "trained_generator_weights" not in plain.trackables()
@@ -297,10 +297,10 @@ def weights(task):
 
 def test_resume_mid_fade_equals_uninterrupted_run(tmp_path, data):
     """Smoke schedule: steps 0-1 at 8x8, steps 2-5 fade in 16x16; stop after step 4, mid-fade."""
-    full = resolve("pggan", "smoke", "synthetic", {"steps": "6"})
+    full = resolve("pggan", "smoke", "synthetic", {"steps": 6})
     one = Trainer(full, tmp_path / "a", data=data, progress=False)
     one.fit()
-    Trainer(resolve("pggan", "smoke", "synthetic", {"steps": "4"}), tmp_path / "b", data=data,
+    Trainer(resolve("pggan", "smoke", "synthetic", {"steps": 4}), tmp_path / "b", data=data,
             progress=False).fit()
     from mri_gan.inference import load_task
 

@@ -10,6 +10,7 @@ import tensorflow as tf
 from conftest import make_slices
 
 from mri_gan import losses
+from mri_gan.commands.sets import typed_sets
 from mri_gan.config import resolve
 from mri_gan.errors import UserError
 from mri_gan.evaluation.baselines import LinearMap
@@ -117,7 +118,7 @@ def data():
 
 
 def small_task(target="any", **sets):
-    cfg = resolve("pix2pix", "smoke", "synthetic", {"target": target, **sets})
+    cfg = resolve("pix2pix", "smoke", "synthetic", {"target": target, **typed_sets("pix2pix", sets)})
     task = Pix2Pix(cfg, {})
     task.build()
     return task
@@ -259,12 +260,12 @@ def test_translate_checks_inputs(data):
         imputer.translate(images, [False, False, True, False], "t2")
 
 
-@pytest.mark.parametrize("values,match", [({"target": "flair", "source": "flair"}, "also a source"),
+@pytest.mark.parametrize("values,match", [({"target": "flair", "source": ["flair"]}, "also a source"),
                                           ({"target": "bold"}, "unknown sequence"),
-                                          ({"unet_depth": "6"}, "too deep"),
-                                          ({"ssim_lambda": "-1"}, "must be >= 0"),
-                                          ({"l2_lambda": "-1"}, "must be >= 0"),
-                                          ({"zoom": "0.7"}, "zoom"),
+                                          ({"unet_depth": 6}, "too deep"),
+                                          ({"ssim_lambda": -1}, "must be >= 0"),
+                                          ({"l2_lambda": -1}, "must be >= 0"),
+                                          ({"zoom": 0.7}, "zoom"),
                                           ({"select": "psnr"}, "select")])
 def test_task_refuses_bad_config(values, match):
     with pytest.raises(UserError, match=match):

@@ -86,11 +86,11 @@ def test_killed_worker_stops_job_and_relaunch_resumes(tmp_path):
 
 def test_truncated_newest_checkpoint_falls_back(tmp_path, capfd):
     data = make_slices(subjects=6, per_subject=3, size=32)
-    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": "4"})
+    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": 4})
     Trainer(cfg, tmp_path / "r", data=data, progress=False).fit()
     newest = tmp_path / "r" / "checkpoints" / "ckpt-4.data-00000-of-00001"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 3])
-    resumed = Trainer(resolve("dcgan", "smoke", "synthetic", {"steps": "6"}), tmp_path / "r", data=data,
+    resumed = Trainer(resolve("dcgan", "smoke", "synthetic", {"steps": 6}), tmp_path / "r", data=data,
                       resume=True, progress=False)
     resumed.fit()
     assert "ckpt-4: unreadable checkpoint" in capfd.readouterr().err

@@ -58,7 +58,7 @@ def test_killed_training_resumes_to_the_end(tmp_path):
             "--no-progress", "--set", "steps=1000", "--set", "checkpoint_every=1"]
     kill_when(args, lambda: (run / "checkpoints" / "checkpoint").exists(), tmp_path)
     killed_at = int(RunDir(run).checkpoints()[0].rsplit("-", 1)[1])
-    cfg = resolve("dcgan", "smoke", SOURCE, {"steps": str(killed_at + 2), "checkpoint_every": "1"})
+    cfg = resolve("dcgan", "smoke", SOURCE, {"steps": killed_at + 2, "checkpoint_every": 1})
     Trainer(cfg, run, resume=True, progress=False).fit()
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(1, killed_at + 3))

@@ -51,10 +51,10 @@ def test_run_directory_contract(tmp_path, data):
 
 
 def test_exact_resume(tmp_path, data):
-    full = resolve("dcgan", "smoke", "synthetic", {"steps": "4"})
+    full = resolve("dcgan", "smoke", "synthetic", {"steps": 4})
     one = Trainer(full, tmp_path / "a", data=data, progress=False)
     one.fit()
-    half = resolve("dcgan", "smoke", "synthetic", {"steps": "2"})
+    half = resolve("dcgan", "smoke", "synthetic", {"steps": 2})
     Trainer(half, tmp_path / "b", data=data, progress=False).fit()
     two = Trainer(full, tmp_path / "b", data=data, resume=True, progress=False)
     two.fit()
@@ -72,7 +72,7 @@ def test_exact_resume(tmp_path, data):
 
 def test_resume_refuses_changed_config(tmp_path, data):
     Trainer(resolve("dcgan", "smoke", "synthetic"), tmp_path / "r", data=data, progress=False).fit()
-    changed = resolve("dcgan", "smoke", "synthetic", {"lr_g": "0.1"})
+    changed = resolve("dcgan", "smoke", "synthetic", {"lr_g": 0.1})
     with pytest.raises(UserError, match="lr_g differs"):
         Trainer(changed, tmp_path / "r", data=data, resume=True, progress=False).fit()
     with pytest.raises(UserError, match="already holds a run"):
@@ -97,13 +97,13 @@ def test_late_refusal_leaves_no_run_folder(tmp_path, data, monkeypatch):
 def test_float32_pix2pix_step_logs_nothing(tmp_path, data, capfd):
     """Grappler's remapper, which fails on this step graph with an error line, stays out of it."""
     capfd.readouterr()
-    Trainer(resolve("pix2pix", "smoke", "synthetic", {"steps": "2"}), tmp_path / "run", data=data,
+    Trainer(resolve("pix2pix", "smoke", "synthetic", {"steps": 2}), tmp_path / "run", data=data,
             progress=False).fit()
     assert "remapper" not in capfd.readouterr().err
 
 
 def test_nan_stops_and_keeps_last_good_checkpoint(tmp_path, data, monkeypatch):
-    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": "6"})
+    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": 6})
     from mri_gan.models.dcgan import DCGAN
 
     original = DCGAN.replica_step
@@ -138,7 +138,7 @@ def test_replica_parity_two_cpus(tmp_path):
         data = make_slices(subjects=8, per_subject=3, size=32)
         out = []
         for name in ("default", "mirrored"):
-            cfg = resolve("cdcgan", "smoke", "synthetic", {{"steps": "3"}})
+            cfg = resolve("cdcgan", "smoke", "synthetic", {{"steps": 3}})
             t = Trainer(cfg, {str(tmp_path)!r} + "/" + name, strategy=name, data=data, progress=False)
             assert t.strategy.num_replicas_in_sync == (2 if name == "mirrored" else 1)
             t.fit()
@@ -147,7 +147,7 @@ def test_replica_parity_two_cpus(tmp_path):
                 name, t.strategy.num_replicas_in_sync, t.strategy.num_replicas_in_sync)
             out.append([v.numpy() for v in t.task.generator.weights + t.task.discriminator.weights])
         try:
-            Trainer(resolve("cdcgan", "smoke", "synthetic", {{"jit_compile": "true"}}), {str(tmp_path)!r} + "/x",
+            Trainer(resolve("cdcgan", "smoke", "synthetic", {{"jit_compile": True}}), {str(tmp_path)!r} + "/x",
                     strategy="mirrored", data=data)
         except UserError as err:
             print("refused:", err)
@@ -159,11 +159,11 @@ def test_replica_parity_two_cpus(tmp_path):
     assert "refused: --set jit_compile: XLA compiles the step for one replica" in proc.stdout
 
 
-@pytest.mark.parametrize("model,overrides", [("pggan", {}), ("pix2pix", {"dropout": "0"})])
+@pytest.mark.parametrize("model,overrides", [("pggan", {}), ("pix2pix", {"dropout": 0})])
 def test_xla_step_trains_the_same_weights(tmp_path, data, model, overrides):
     """jit_compile=true: every growth stage and batch-norm model compiles and matches the plain
     step (dropout off: XLA draws other random numbers)."""
-    runs = [Trainer(resolve(model, "smoke", "synthetic", {**overrides, "jit_compile": jit}), tmp_path / jit,
+    runs = [Trainer(resolve(model, "smoke", "synthetic", {**overrides, "jit_compile": jit == "true"}), tmp_path / jit,
                     data=data, progress=False) for jit in ("false", "true")]
     for run in runs:
         run.fit()
@@ -173,14 +173,14 @@ def test_xla_step_trains_the_same_weights(tmp_path, data, model, overrides):
 
 def test_exact_resume_of_augmented_imputation_and_input_wait_logged(tmp_path, data):
     """In-graph batches (flips, warps, hidden sequences) are a function of (seed, step) alone."""
-    sets = {"target": "any", "flip": "true", "rotate": "10", "zoom": "0.1", "hide_weights": "3,2,1",
-            "dropout": "0"}   # Keras dropout draws from a generator the checkpoint does not hold
-    one = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "4"}), tmp_path / "a", data=data,
+    sets = {"target": "any", "flip": True, "rotate": 10, "zoom": 0.1, "hide_weights": [3.0, 2.0, 1.0],
+            "dropout": 0}   # Keras dropout draws from a generator the checkpoint does not hold
+    one = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": 4}), tmp_path / "a", data=data,
                   progress=False)
     one.fit()
-    Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "2"}), tmp_path / "b", data=data,
+    Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": 2}), tmp_path / "b", data=data,
             progress=False).fit()
-    two = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": "4"}), tmp_path / "b", data=data,
+    two = Trainer(resolve("pix2pix", "smoke", "synthetic", {**sets, "steps": 4}), tmp_path / "b", data=data,
                   resume=True, progress=False)
     two.fit()
     for a, b in zip(weights(one.task), weights(two.task)):
