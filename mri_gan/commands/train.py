@@ -27,6 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--strategy", default="auto", choices=STRATEGIES,
                         help="tf.distribute strategy (default auto: multiworker where TF_CONFIG is set, mirrored over "
                              "several GPUs, else default)")
+    parser.add_argument("--split", metavar="FILE",
+                        help="a split.json (train, val, test lists of subject names) to use instead of drawing one "
+                             "by --set seed / val_fraction / test_fraction: a fixed test set, cross-validation folds")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -50,7 +53,7 @@ def run(args) -> int:
         overrides["target"] = args.target
     cfg = resolve(args.model, args.preset, args.data, typed_sets(args.model, overrides))
     out = args.out or f"runs/{args.model}-{args.preset}"
-    trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress)
+    trainer = Trainer(cfg, out, args.strategy, args.resume, progress=not args.no_progress, split_file=args.split)
     try:
         last = trainer.fit()
     except TrainingStopped as err:

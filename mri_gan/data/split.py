@@ -47,6 +47,24 @@ def check_disjoint(split: dict[str, list[str]], where: str = "split") -> None:
             seen[subject] = name
 
 
+def given_split(path, subjects) -> dict[str, list[str]]:
+    """The split in ``path`` (a split.json: ``train``, ``val``, ``test`` lists of subject names)
+    checked against the data's ``subjects``: lists disjoint, every name in the data, a training
+    subject. Subjects of the data in no list are not used."""
+    split = load_split(path)
+    unknown = set(split) - set(SPLITS)
+    if unknown:
+        raise UserError(path, f"unknown list(s) {', '.join(sorted(unknown))} (known: {', '.join(SPLITS)})")
+    present = set(str(s) for s in subjects)
+    absent = sorted(str(s) for name in SPLITS for s in split.get(name, []) if str(s) not in present)
+    if absent:
+        raise UserError(path, f"{len(absent)} subject(s) not in the data: {', '.join(absent[:5])}"
+                              + (" ..." if len(absent) > 5 else ""))
+    if not split.get("train"):
+        raise UserError(path, "no training subjects")
+    return {name: sorted(str(s) for s in split.get(name, [])) for name in SPLITS}
+
+
 def save_split(split: dict[str, list[str]], path: Path) -> None:
     check_disjoint(split, str(path))
     Path(path).write_text(json.dumps(split, indent=1) + "\n")
@@ -55,7 +73,9 @@ def save_split(split: dict[str, list[str]], path: Path) -> None:
 def load_split(path: Path) -> dict[str, list[str]]:
     try:
         split = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise UserError(path, f"cannot read split: {err}") from None
+    if not isinstance(split, dict) or not all(isinstance(split.get(name, []), list) for name in SPLITS):
+        raise UserError(path, "a split is a JSON object of lists: train, val, test")
     check_disjoint(split, str(path))
     return split

@@ -86,8 +86,11 @@ class Trainer:
     """Trains one task into a run directory (mri_gan.run_dir)."""
 
     def __init__(self, cfg: TrainConfig, run_dir, strategy: str = "auto", resume: bool = False,
-                 data: slice_set.SliceSet | None = None, progress: bool = True):
+                 data: slice_set.SliceSet | None = None, progress: bool = True, split_file=None):
         self.cfg = cfg
+        self.split_file = split_file
+        if split_file:
+            splits.load_split(split_file)   # unreadable or malformed: refused before the data is read
         self.run = RunDir(run_dir)
         self.resume = resume
         self.progress = progress
@@ -218,6 +221,13 @@ class Trainer:
         data, preprocessing = (self._data, None) if self._data is not None else load_data(cfg)
         if self.resume and self.run.has_split():
             split = self.run.split()
+            if self.split_file and splits.given_split(self.split_file, data.subjects) != split:
+                raise UserError(self.split_file, f"differs from the split of the run in {self.run.path}")
+        elif self.split_file:
+            split = splits.given_split(self.split_file, data.subjects)
+            unused = len(set(data.subjects) - {s for name in splits.SPLITS for s in split[name]})
+            if unused:
+                notices.warn(self.split_file, f"{unused} subject(s) of {cfg.data} are in no list and not used")
         else:
             split = splits.split_subjects(data.subjects, cfg.seed, cfg.val_fraction, cfg.test_fraction)
         meta = run_meta(cfg, data, preprocessing)

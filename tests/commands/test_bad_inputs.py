@@ -163,6 +163,11 @@ def test_bad_arguments_give_one_line(capfd, tmp_path):
     assert_one_line_error(run_cli(capfd, "data", "preview", f"folder:{empty}", "--out", tmp_path / "g.png"),
                           empty, "no image files")
     assert not (tmp_path / "g.png").exists()
+    (tmp_path / "split.json").write_text('{"train": "s1"}')
+    for split, problem in ((tmp_path / "none.json", "cannot read split"), (tmp_path / "split.json", "lists")):
+        assert_one_line_error(run_cli(capfd, "train", "--model", "dcgan", "--preset", "smoke", "--split", split,
+                                      "--out", tmp_path / "run"), split, problem)
+    assert not (tmp_path / "run").exists()
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mri_gan.data.slice_set import load
-from mri_gan.data.split import SPLITS, check_disjoint, load_split, save_split, split_subjects
+from mri_gan.data.split import SPLITS, check_disjoint, given_split, load_split, save_split, split_subjects
 from mri_gan.errors import UserError
 
 SUBJECTS = [f"patient_{i:02d}" for i in range(22)]
@@ -59,6 +59,21 @@ def test_save_and_load_round_trip(tmp_path):
     split = split_subjects(SUBJECTS, seed=0)
     save_split(split, tmp_path / "split.json")
     assert load_split(tmp_path / "split.json") == split
+
+
+def test_a_given_split_is_checked_against_the_data(tmp_path):
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"train": ["patient_03", "patient_01"], "test": ["patient_02"]}))
+    assert given_split(path, SUBJECTS) == {"train": ["patient_01", "patient_03"], "val": [], "test": ["patient_02"]}
+    for content, problem in (({"train": ["patient_01", "ghost"], "test": ["nobody"]}, "2 subject(s) not in the data"),
+                             ({"train": [], "test": ["patient_02"]}, "no training subjects"),
+                             ({"train": ["patient_01"], "holdout": ["patient_02"]}, "unknown list(s) holdout"),
+                             ({"train": "patient_01"}, "JSON object of lists"),
+                             (["patient_01"], "JSON object of lists")):
+        path.write_text(json.dumps(content))
+        with pytest.raises(UserError, match=problem.replace("(", r"\(").replace(")", r"\)")) as err:
+            given_split(path, SUBJECTS)
+        assert err.value.where == str(path)
 
 
 def test_slices_follow_their_subject():

@@ -50,6 +50,28 @@ def test_run_directory_contract(tmp_path, data):
     assert describe([session]).startswith("default strategy, 1 replica(s) on 1 worker(s)")
 
 
+def test_a_given_split_is_the_runs_split(tmp_path, data, capfd):
+    given = {"train": ["s00", "s01", "s02"], "val": ["s03"], "test": ["s05"]}
+    (tmp_path / "mine.json").write_text(json.dumps(given))
+    cfg = resolve("dcgan", "smoke", "synthetic", {"steps": 1})
+    trainer = Trainer(cfg, tmp_path / "run", data=data, progress=False, split_file=tmp_path / "mine.json")
+    trainer.fit()
+    assert json.loads((tmp_path / "run" / "split.json").read_text()) == given
+    assert "3 subject(s) of synthetic are in no list and not used" in capfd.readouterr().err
+    other = {"train": ["s00", "s01"], "val": ["s03"], "test": ["s05"]}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    longer = resolve("dcgan", "smoke", "synthetic", {"steps": 2})
+    with pytest.raises(UserError, match="differs from the split of the run"):
+        Trainer(longer, tmp_path / "run", data=data, resume=True, progress=False,
+                split_file=tmp_path / "other.json").fit()
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
+    (tmp_path / "bad.json").write_text(json.dumps({"train": ["s99"]}))
+    with pytest.raises(UserError, match="not in the data: s99"):
+        Trainer(cfg, tmp_path / "new", data=data, progress=False, split_file=tmp_path / "bad.json").fit()
+    assert not (tmp_path / "new").exists()
+
+
 def test_exact_resume(tmp_path, data):
     full = resolve("dcgan", "smoke", "synthetic", {"steps": 4})
     one = Trainer(full, tmp_path / "a", data=data, progress=False)
