@@ -14,9 +14,10 @@ SOURCE_HELP = ("data source KIND:PATH[?key=value&...]; KIND is phantom, folder, 
 
 
 def register(subparsers) -> None:
-    parser = add_parser(subparsers, "data", "inspect and preview data sources", "Inspect and preview data sources.",
+    parser = add_parser(subparsers, "data", "inspect and preview data sources",
+                        "Inspect and preview data sources; write cross-validation folds.",
                         ("mri-gan data inspect phantom?subjects=8 --size 64",))
-    commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview,phantom}")
+    commands = parser.add_subparsers(dest="data_command", required=True, metavar="{inspect,preview,phantom,folds}")
 
     inspect = add_parser(commands, "inspect", "counts per subject, sequence and label; sizes; skips",
                          "Count the subjects, slices, sequences, labels, image shapes and skipped files of SOURCE.",
@@ -51,6 +52,19 @@ def register(subparsers) -> None:
     phantom.add_argument("--overwrite", action="store_true", help="replace an existing non-empty CASE_DIR")
     phantom.set_defaults(func=run_phantom, needs_tf=False)
 
+    folds = add_parser(commands, "folds", "cross-validation splits of a source's subjects, for train --split",
+                       "Write K split files (fold-1.json ... fold-K.json) that test each subject of SOURCE once; "
+                       "train one run per fold with `train --split`.",
+                       ("mri-gan data folds brats:data/cases --k 6 --out folds",))
+    folds.add_argument("source", metavar="SOURCE", help=SOURCE_HELP)
+    folds.add_argument("--k", type=int, required=True, help="number of folds (2 to the number of subjects)")
+    folds.add_argument("--out", required=True, type=Path, metavar="DIR", help="a new (or empty) folder")
+    folds.add_argument("--val-fraction", type=float, default=0.15,
+                       help="share of each fold's other subjects that validate (default 0.15)")
+    add_seed(folds, "the shuffle of the subjects")
+    folds.add_argument("--overwrite", action="store_true", help="replace an existing non-empty DIR")
+    folds.set_defaults(func=run_folds, needs_tf=False)
+
 
 def run_inspect(args) -> int:
     from mri_gan.data.inspect import format_summary, summarize
@@ -81,4 +95,19 @@ def run_phantom(args) -> int:
     cases = write_cases(args.out, args.subjects, args.seed, args.size, args.overwrite,
                         progress=lambda i, n: print(f"case {i}/{n}", flush=True))
     print(f"wrote {len(cases)} case(s) into {args.out}: {', '.join(c.name for c in cases)}")
+    return 0
+
+
+def run_folds(args) -> int:
+    from mri_gan.atomic import atomic_folder
+    from mri_gan.data.source import open_source
+    from mri_gan.data.split import folds, save_split
+
+    subjects = {rec.subject for rec in open_source(args.source).records()}
+    splits = folds(subjects, args.k, args.seed, args.val_fraction)
+    with atomic_folder(args.out, args.overwrite) as tmp:
+        for i, split in enumerate(splits, 1):
+            save_split(split, tmp / f"fold-{i}.json")
+    sizes = ", ".join(f"{len(s['train'])}/{len(s['val'])}/{len(s['test'])}" for s in splits)
+    print(f"wrote {args.k} folds of {len(subjects)} subjects into {args.out} (train/val/test: {sizes})")
     return 0

@@ -37,6 +37,29 @@ def split_subjects(subjects, seed: int = 0, val_fraction: float = 0.15,
     return split
 
 
+def folds(subjects, k: int, seed: int = 0, val_fraction: float = 0.15) -> list[dict[str, list[str]]]:
+    """``k`` splits for cross-validation: the subjects, shuffled with ``seed``, cut into ``k``
+    test sets of nearly equal size (each subject is tested in exactly one fold); in each fold
+    ``val_fraction`` of the other subjects (at least one where the fraction is not 0) validate and
+    the rest train."""
+    unique = sorted(set(str(s) for s in subjects))
+    if not 2 <= k <= len(unique):
+        raise UserError("--k", f"{k} must be 2 to {len(unique)} (the number of subjects)")
+    if not 0.0 <= val_fraction < 1.0:
+        raise UserError("--val-fraction", f"{val_fraction} must be in [0, 1)")
+    rng = np.random.default_rng(seed)
+    shuffled = [unique[i] for i in rng.permutation(len(unique))]
+    out = []
+    for test in np.array_split(np.array(shuffled, dtype=object), k):
+        rest = [s for s in shuffled if s not in set(test)]
+        rest = [rest[i] for i in rng.permutation(len(rest))]
+        n_val = max(int(round(len(rest) * val_fraction)), 1 if val_fraction > 0 else 0)
+        if n_val >= len(rest):
+            raise UserError("--val-fraction", f"{val_fraction} leaves no training subject in a fold of {k}")
+        out.append({"train": sorted(rest[n_val:]), "val": sorted(rest[:n_val]), "test": sorted(test)})
+    return out
+
+
 def check_disjoint(split: dict[str, list[str]], where: str = "split") -> None:
     """Refuse a subject that appears in two splits."""
     seen: dict[str, str] = {}

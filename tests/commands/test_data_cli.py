@@ -1,4 +1,4 @@
-"""`mri-gan data inspect / preview` end to end through subprocess."""
+"""`mri-gan data inspect / preview / folds` end to end through subprocess."""
 
 from __future__ import annotations
 
@@ -107,6 +107,24 @@ def test_preview_and_inspect_keep_dicom_headers_private(cli, tmp_path):
         assert SECRET_NAME not in text and SECRET_ID not in text and "SECRET" not in text
     assert b"SECRET" not in out.read_bytes()
     assert Image.open(out).size[0] > 50
+
+
+def test_folds_feed_train_split(cli, tmp_path):
+    source = "phantom?subjects=7&size=32"
+    out = tmp_path / "folds"
+    proc = cli("data", "folds", source, "--k", "3", "--out", out, check=0)
+    assert "wrote 3 folds of 7 subjects" in proc.stdout
+    made = [json.loads((out / f"fold-{i}.json").read_text()) for i in (1, 2, 3)]
+    assert sorted(s for fold in made for s in fold["test"]) == [f"phantom-{i:03d}" for i in range(7)]
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    for args, problem in ((("--k", "3"), "not empty"), (("--k", "8"), "must be 2 to 7")):
+        proc = cli("data", "folds", source, *args, "--out", out if problem == "not empty" else tmp_path / "new")
+        assert proc.returncode == 2 and problem in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert {p.name: p.read_text() for p in out.iterdir()} == before and not (tmp_path / "new").exists()
+    run = tmp_path / "run"
+    cli("train", "--model", "pix2pix", "--data", source, "--source", "t1", "--target", "t2", "--preset", "smoke",
+        "--set", "steps=1", "--split", out / "fold-2.json", "--out", run, "--no-progress", check=0)
+    assert json.loads((run / "split.json").read_text()) == made[1]
 
 
 def test_help(cli):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mri_gan.data.slice_set import load
-from mri_gan.data.split import SPLITS, check_disjoint, given_split, load_split, save_split, split_subjects
+from mri_gan.data.split import SPLITS, check_disjoint, folds, given_split, load_split, save_split, split_subjects
 from mri_gan.errors import UserError
 
 SUBJECTS = [f"patient_{i:02d}" for i in range(22)]
@@ -74,6 +74,28 @@ def test_a_given_split_is_checked_against_the_data(tmp_path):
         with pytest.raises(UserError, match=problem.replace("(", r"\(").replace(")", r"\)")) as err:
             given_split(path, SUBJECTS)
         assert err.value.where == str(path)
+
+
+@pytest.mark.parametrize("n, k", [(22, 6), (5, 5), (7, 2)])
+def test_folds_test_every_subject_once(n, k):
+    made = folds(SUBJECTS[:n], k, seed=2)
+    assert made == folds(list(reversed(SUBJECTS[:n])), k, seed=2) and made != folds(SUBJECTS[:n], k, seed=3)
+    tested = [s for fold in made for s in fold["test"]]
+    assert sorted(tested) == sorted(SUBJECTS[:n])
+    assert max(len(f["test"]) for f in made) - min(len(f["test"]) for f in made) <= 1
+    for fold in made:
+        check_disjoint(fold)
+        assert sorted(fold["train"] + fold["val"] + fold["test"]) == sorted(SUBJECTS[:n])
+        assert fold["train"] and len(fold["val"]) == max(1, round((n - len(fold["test"])) * 0.15))
+
+
+def test_bad_folds_are_refused():
+    with pytest.raises(UserError, match="must be 2 to 4"):
+        folds(SUBJECTS[:4], 5)
+    with pytest.raises(UserError, match="must be 2 to"):
+        folds(SUBJECTS, 1)
+    with pytest.raises(UserError, match="leaves no training subject"):
+        folds(SUBJECTS[:3], 3, val_fraction=0.9)
 
 
 def test_slices_follow_their_subject():
