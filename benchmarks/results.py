@@ -2,8 +2,9 @@
 (benchmarks/RESULTS.md, between its ``BEGIN`` and ``END`` marker lines) from the figures that
 `python -m benchmarks table --json TABLE.json` saved; `python -m benchmarks results --evaluation
 NAME=REPORT ...`: rewrite its generated held-out evaluations section from report folders that
-`mri-gan evaluate --out REPORT` wrote. The hand-written sections stay as they are; the page is
-replaced all at once."""
+`mri-gan evaluate --out REPORT` wrote; with ``--folds NAME=REPORT,REPORT,...`` the same section also pools
+the reports of a cross-validation's folds (`mri-gan data folds`: each subject tested once). The
+hand-written sections stay as they are; the page is replaced all at once."""
 
 from __future__ import annotations
 
@@ -79,8 +80,46 @@ def _target_row(label: str, target: str, t: dict) -> list[str]:
     return row
 
 
-def _run_line(label: str, m: dict) -> str:
-    """How the report's run was trained and evaluated, from its metadata."""
+def pooled_targets(folder_list: list[Path]) -> dict[str, dict]:
+    """Per target, the model's and each baseline's figures (``METRICS``) averaged over the test
+    subjects of all the reports (folds of one cross-validation: a subject tested twice is refused),
+    in the shape of one report's target (``mean``, ``subjects``, ``baselines``)."""
+    sums: dict[tuple, list[float]] = {}
+    tested: dict[str, dict[str, Path]] = {}
+    counts: dict[str, int] = {}
+    for folder in folder_list:
+        for ev in load_evaluations(folder):
+            paired = ev.metrics["paired"]
+            for target, t in (paired.get("targets") or {paired["task"]: paired}).items():
+                for subject in t["per_subject"]:
+                    if subject in tested.setdefault(target, {}):
+                        raise UserError(folder, f"{subject} is also tested in {tested[target][subject]}: "
+                                                "folds must test each subject once")
+                    tested[target][subject] = folder
+                counts[target] = counts.get(target, 0) + t["subjects"]
+                for row, figures in {"model": t, **(t.get("baselines") or {})}.items():
+                    for _, keys, _ in METRICS:
+                        value = _figure(figures, (*keys, "mean"))
+                        if value is not None:
+                            n = _figure(figures, (*keys[:-1], "subjects")) or figures["subjects"]
+                            total = sums.setdefault((target, row, keys), [0.0, 0])
+                            total[0] += value * n
+                            total[1] += n
+    pooled: dict[str, dict] = {}
+    for (target, row, keys), (total, n) in sums.items():
+        if n != sums.get((target, "model", keys), [0, 0])[1]:
+            continue   # a figure some folds lack
+        entry = pooled.setdefault(target, {"subjects": counts[target], "baselines": {}})
+        entry = entry if row == "model" else entry["baselines"].setdefault(row, {})
+        for key in keys[:-1]:
+            entry = entry.setdefault(key, {})
+        entry[keys[-1]] = {"mean": total / n, "subjects": n}
+    return pooled
+
+
+def _run_line(label: str, m: dict, split: bool = False) -> str:
+    """How the report's run was trained (``split``: on the split file in its folder) and evaluated,
+    from its metadata."""
     run = m["run"]
     training = run.get("training") or {}
     runtime = (run.get("runtime") or [{}])[-1]
@@ -89,46 +128,61 @@ def _run_line(label: str, m: dict) -> str:
              steps and f"{steps} steps at batch {training.get('batch_size')}", precision and f"precision {precision}",
              run.get("checkpoint") and f"checkpoint {run['checkpoint']}"]
     trained = RunDir(run["dir"])
-    command = f" trained by `{training_command(trained.config())}`," if trained.is_run() else ""
+    command = training_command(trained.config()) if trained.is_run() else ""
+    if command and split:
+        command = command.replace(" --out RUN", f" --split {trained.split_file} --out RUN")
+    command = f" trained by `{command}`," if command else ""
     return (f"- **{label}**: run `{run['dir']}` ({'; '.join(f for f in facts if f)}),{command} "
             f"evaluated by `{m['command']}`.")
 
 
-def render_evaluations(reports: dict[str, Path]) -> str:
-    """The held-out evaluations section's Markdown for report folders by name (a UserError for a
-    folder that is not a readable report with paired figures)."""
+def render_evaluations(reports: dict[str, Path], folds: dict[str, list[Path]] | None = None) -> str:
+    """The held-out evaluations section's Markdown for report folders by name, and for the fold
+    reports of cross-validations by name (a UserError for a folder that is not a readable report
+    with paired figures)."""
     rows, runs = [], []
-    for name, folder in reports.items():
+    for name, folder in [*reports.items(), *((n, f) for n, fs in (folds or {}).items() for f in fs)]:
         try:
             evaluations = load_evaluations(folder)
             for ev in evaluations:
                 label = name if len(evaluations) == 1 else f"{name}: {ev.name}"
+                label = f"{label} ({folder.name})" if name in (folds or {}) else label
                 paired = ev.metrics["paired"]
                 targets = paired.get("targets") or {paired["task"]: paired}
                 rows += [_target_row(label, target, t) for target, t in targets.items()]
-                runs.append(_run_line(label, ev.metrics))
+                runs.append(_run_line(label, ev.metrics, split=name in (folds or {})))
         except (KeyError, TypeError, AttributeError, ValueError) as err:
             detail = f"no {err}" if isinstance(err, KeyError) else str(err)
             raise UserError(folder, f"not a report of paired (held-out synthesis) figures ({detail})") from None
+    for name, folder_list in (folds or {}).items():
+        try:
+            pooled = pooled_targets(folder_list)
+        except (KeyError, TypeError, AttributeError, ValueError) as err:
+            raise UserError(",".join(map(str, folder_list)), f"cannot pool these folds (no {err})") from None
+        label = f"{name}, {len(folder_list)} folds pooled"
+        rows += [_target_row(f"{label} ({t['subjects']} subjects)", target, t) for target, t in pooled.items()]
     columns = ["report", "target"] + [c for label, _, _ in METRICS for c in
                                       (label, f"best baseline {label.split(' (')[0]}", "margin")]
     command = " ".join(f"{name}={folder}" for name, folder in reports.items())
+    if folds:
+        command += " --folds " + " ".join(f"{name}={','.join(map(str, fs))}" for name, fs in folds.items())
     return "\n".join([
         f"`python -m benchmarks results --evaluation {command}`:",
         "the held-out test subjects of each run's split; mean ± std over subjects inside the brain mask (tumour",
         "SSIM: inside the tumour mask), beside the best trivial baseline on each metric (identity, linear map or",
-        "mean image, fitted on the training split; named) and the margin, model minus baseline.", "",
+        "mean image, fitted on the training split; named) and the margin, model minus baseline. Pooled folds: the",
+        "mean over every fold's test subjects (each tested once), the best baseline chosen on the pooled means.", "",
         "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
         *("| " + " | ".join(row) + " |" for row in rows), "", *runs])
 
 
-def _named_reports(pairs: list[str]) -> dict[str, Path]:
+def _named_reports(pairs: list[str]) -> dict[str, list[Path]]:
     reports = {}
     for pair in pairs:
-        name, sep, folder = pair.partition("=")
-        if not sep or not name or not folder or name in reports:
-            raise UserError(pair, "expected NAME=REPORT_FOLDER, each NAME once")
-        reports[name] = Path(folder)
+        name, sep, folders = pair.partition("=")
+        if not sep or not name or not all(folders.split(",")) or name in reports:
+            raise UserError(pair, "expected NAME=REPORT_FOLDER, each NAME once (--folds: NAME=REPORT,REPORT,...)")
+        reports[name] = [Path(f) for f in folders.split(",")]
     return reports
 
 
@@ -161,16 +215,23 @@ def main(argv=()) -> int:
     parser.add_argument("--evaluation", nargs="+", default=[], metavar="NAME=REPORT",
                         help="report folders of `mri-gan evaluate --out REPORT`, each under a name, for the "
                              "held-out evaluations section")
+    parser.add_argument("--folds", nargs="+", default=[], metavar="NAME=REPORT,REPORT,...",
+                        help="the reports of one cross-validation's folds under a name: listed, and pooled over "
+                             "their test subjects, in the held-out evaluations section")
     parser.add_argument("--page", default=PAGE, help="the results page to rewrite (default: %(default)s)")
     args = parser.parse_args(argv)
-    if args.table is None and not args.evaluation:
-        parser.error("give TABLE, --evaluation NAME=REPORT ..., or both")
+    if args.table is None and not (args.evaluation or args.folds):
+        parser.error("give TABLE, --evaluation NAME=REPORT ... / --folds NAME=REPORT,REPORT,..., or both")
     try:
         sections = {}
         if args.table is not None:
             sections[BEGIN, END] = render(load(args.table), args.table)
-        if args.evaluation:
-            sections[EVALUATIONS_BEGIN, EVALUATIONS_END] = render_evaluations(_named_reports(args.evaluation))
+        if args.evaluation or args.folds:
+            single = _named_reports(args.evaluation)
+            if any(len(folders) > 1 for folders in single.values()):
+                raise UserError("--evaluation", "one report folder per NAME (several: --folds)")
+            sections[EVALUATIONS_BEGIN, EVALUATIONS_END] = render_evaluations(
+                {name: folders[0] for name, folders in single.items()}, _named_reports(args.folds))
         rewrite(args.page, sections)
     except UserError as err:
         print(err, file=sys.stderr)

@@ -310,3 +310,39 @@ def test_results_refuses_a_bad_evaluation_in_one_line(page, tmp_path, reports, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(problem), err
     assert page.read_text() == before
+
+
+def test_results_pools_the_folds_of_a_cross_validation(page, tmp_path, capsys):
+    folds = []
+    for i, subjects in enumerate((["a", "b"], ["c", "d", "e"])):
+        ev = evaluation(f"fold{i}", i)
+        for t in ev.metrics["paired"]["targets"].values():
+            for row in (t, *t["baselines"].values()):
+                row["subjects"] = len(subjects)
+                row["per_subject"] = {s: {"ssim": row["ssim"]["mean"], "psnr": row["psnr"]["mean"]} for s in subjects}
+        write_report([ev], tmp_path / f"fold-{i}", ev.metrics["command"])
+        folds.append(ev)
+    arg = f"cv={tmp_path / 'fold-0'},{tmp_path / 'fold-1'}"
+    assert results.main(["--folds", arg, "--page", str(page)]) == 0, capsys.readouterr().err
+    section = between(page.read_text(), results.EVALUATIONS_BEGIN, results.EVALUATIONS_END)
+    rows = {(r[0], r[1]): r for r in (line[2:-2].split(" | ") for line in section.splitlines()
+                                      if line.startswith("| cv"))}
+    assert ("cv (fold-0)", "t1") in rows and ("cv (fold-1)", "flair") in rows
+    for target in ("t1", "flair"):
+        ts = [ev.metrics["paired"]["targets"][target] for ev in folds]
+        pooled = rows["cv, 2 folds pooled (5 subjects)", target]
+        model = (2 * ts[0]["psnr"]["mean"] + 3 * ts[1]["psnr"]["mean"]) / 5
+        base = {b: (2 * ts[0]["baselines"][b]["psnr"]["mean"] + 3 * ts[1]["baselines"][b]["psnr"]["mean"]) / 5
+                for b in ts[0]["baselines"]}
+        best = max(base, key=base.get)
+        assert math.isclose(float(pooled[5].split(" ± ")[0]), model, rel_tol=1e-3)
+        value, name = pooled[6].split(" (")
+        assert name == best + ")" and math.isclose(float(value), base[best], rel_tol=1e-3)
+        assert math.isclose(float(pooled[7]), model - base[best], abs_tol=0.006)
+    assert f"--split {tmp_path}" not in section   # the runs are not at hand: no training command
+    before = page.read_text()
+    again = f"cv={tmp_path / 'fold-0'},{tmp_path / 'fold-0'}"
+    assert results.main(["--folds", again, "--page", str(page)]) == 2
+    assert "folds must test each subject once" in capsys.readouterr().err and page.read_text() == before
+    assert results.main(["--evaluation", arg, "--page", str(page)]) == 2
+    assert "one report folder per NAME" in capsys.readouterr().err and page.read_text() == before
