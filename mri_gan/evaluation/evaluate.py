@@ -76,9 +76,12 @@ def training_summary(cfg, curves: dict) -> dict:
 def _load_data(source: str, cfg, split: dict) -> tuple[slice_set.SliceSet, bool]:
     """The slices of ``source`` and whether it is external (shares no subject with the split).
 
-    A source that shares some subjects with the split and holds others is refused, the overlap
-    named: its figures would mix seen and unseen patients."""
+    The run's own source is never external (its subjects in no list of a given split stay
+    unused). Another source that shares some subjects with the split and holds others is refused,
+    the overlap named: its figures would mix seen and unseen patients."""
     data, _ = slice_set.load(source, cfg.image_size)
+    if source == cfg.data:
+        return data, False
     known = set(np.unique(data.subjects).tolist())
     listed = {s for part in split.values() for s in part}
     shared = known & listed

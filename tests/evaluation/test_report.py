@@ -359,6 +359,22 @@ def test_external_source_is_evaluated_whole_and_an_overlapping_one_refused(imput
         evaluate_run(impute_run, "phantom?subjects=14&size=32", budget="smoke", vgg_weights="none")
 
 
+def test_a_run_on_part_of_its_source_is_scored_on_its_own_test_list(tmp_path):
+    """A given split (train --split) may leave subjects of the source out: not an external source."""
+    from mri_gan.config import resolve
+    from mri_gan.evaluation.evaluate import evaluate_run
+    from mri_gan.training.trainer import Trainer
+
+    names = [f"phantom-{i:03d}" for i in range(12)]
+    (tmp_path / "split.json").write_text(json.dumps({"train": names[:5], "val": names[5:6], "test": names[6:8]}))
+    source = "phantom?subjects=12&size=32"
+    Trainer(resolve("pix2pix", "smoke", source, {"target": "any"}), tmp_path / "run", progress=False,
+            split_file=tmp_path / "split.json").fit()
+    paired = evaluate_run(tmp_path / "run", budget="smoke", vgg_weights="none", command="test").metrics["paired"]
+    assert paired["external"] is False
+    assert set(paired["targets"]["t2"]["per_subject"]) == set(names[6:8])
+
+
 def test_the_two_sample_test_trains_with_its_own_budget(demo, monkeypatch):
     """The real-vs-synthetic CNN gets ``budget.two_sample``, the other CNNs ``budget.classifier``."""
     from dataclasses import replace
