@@ -51,7 +51,8 @@ def folds(subjects, k: int, seed: int = 0, val_fraction: float = 0.15) -> list[d
     shuffled = [unique[i] for i in rng.permutation(len(unique))]
     out = []
     for test in np.array_split(np.array(shuffled, dtype=object), k):
-        rest = [s for s in shuffled if s not in set(test)]
+        held = set(test)
+        rest = [s for s in shuffled if s not in held]
         rest = [rest[i] for i in rng.permutation(len(rest))]
         n_val = max(int(round(len(rest) * val_fraction)), 1 if val_fraction > 0 else 0)
         if n_val >= len(rest):
