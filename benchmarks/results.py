@@ -83,7 +83,8 @@ def _target_row(label: str, target: str, t: dict) -> list[str]:
 def pooled_targets(folder_list: list[Path]) -> dict[str, dict]:
     """Per target, the model's and each baseline's figures (``METRICS``) averaged over the test
     subjects of all the reports (folds of one cross-validation: a subject tested twice is refused),
-    in the shape of one report's target (``mean``, ``subjects``, ``baselines``)."""
+    in the shape of one report's target (``mean``, population ``std`` over the subjects,
+    ``subjects``, ``baselines``)."""
     sums: dict[tuple, list[float]] = {}
     tested: dict[str, dict[str, Path]] = {}
     counts: dict[str, int] = {}
@@ -99,21 +100,23 @@ def pooled_targets(folder_list: list[Path]) -> dict[str, dict]:
                 counts[target] = counts.get(target, 0) + t["subjects"]
                 for row, figures in {"model": t, **(t.get("baselines") or {})}.items():
                     for _, keys, _ in METRICS:
-                        value = _figure(figures, (*keys, "mean"))
+                        value, std = _figure(figures, (*keys, "mean")), _figure(figures, (*keys, "std"))
                         if value is not None:
                             n = _figure(figures, (*keys[:-1], "subjects")) or figures["subjects"]
-                            total = sums.setdefault((target, row, keys), [0.0, 0])
+                            total = sums.setdefault((target, row, keys), [0.0, 0.0, 0])
                             total[0] += value * n
-                            total[1] += n
+                            total[1] += (value ** 2 + (std or 0.0) ** 2) * n   # sum of squares over subjects
+                            total[2] += n
     pooled: dict[str, dict] = {}
-    for (target, row, keys), (total, n) in sums.items():
-        if n != sums.get((target, "model", keys), [0, 0])[1]:
+    for (target, row, keys), (total, squares, n) in sums.items():
+        if n != sums.get((target, "model", keys), [0, 0, 0])[2]:
             continue   # a figure some folds lack
         entry = pooled.setdefault(target, {"subjects": counts[target], "baselines": {}})
         entry = entry if row == "model" else entry["baselines"].setdefault(row, {})
         for key in keys[:-1]:
             entry = entry.setdefault(key, {})
-        entry[keys[-1]] = {"mean": total / n, "subjects": n}
+        mean = total / n
+        entry[keys[-1]] = {"mean": mean, "std": max(squares / n - mean ** 2, 0.0) ** 0.5, "subjects": n}
     return pooled
 
 

@@ -336,6 +336,8 @@ def test_results_pools_the_folds_of_a_cross_validation(page, tmp_path, capsys):
                 for b in ts[0]["baselines"]}
         best = max(base, key=base.get)
         assert math.isclose(float(pooled[5].split(" ± ")[0]), model, rel_tol=1e-3)
+        spread = [ts[0]["psnr"]["mean"]] * 2 + [ts[1]["psnr"]["mean"]] * 3   # each subject at its fold's mean (std 1)
+        assert math.isclose(float(pooled[5].split(" ± ")[1]), (float(np.var(spread)) + 1.0) ** 0.5, rel_tol=1e-3)
         value, name = pooled[6].split(" (")
         assert name == best + ")" and math.isclose(float(value), base[best], rel_tol=1e-3)
         assert math.isclose(float(pooled[7]), model - base[best], abs_tol=0.006)
