@@ -316,6 +316,10 @@ def test_results_pools_the_folds_of_a_cross_validation(page, tmp_path, capsys):
     folds = []
     for i, subjects in enumerate((["a", "b"], ["c", "d", "e"])):
         ev = evaluation(f"fold{i}", i)
+        if i == 0:   # this fold's run is at hand: its line names its split file
+            run = RunDir(tmp_path / "run0")
+            run.save_config(resolve("pix2pix", "smoke", "phantom", {"target": "any"}))
+            ev.metrics["run"]["dir"] = str(run.path)
         for t in ev.metrics["paired"]["targets"].values():
             for row in (t, *t["baselines"].values()):
                 row["subjects"] = len(subjects)
@@ -341,7 +345,8 @@ def test_results_pools_the_folds_of_a_cross_validation(page, tmp_path, capsys):
         value, name = pooled[6].split(" (")
         assert name == best + ")" and math.isclose(float(value), base[best], rel_tol=1e-3)
         assert math.isclose(float(pooled[7]), model - base[best], abs_tol=0.006)
-    assert f"--split {tmp_path}" not in section   # the runs are not at hand: no training command
+    assert f"--split {tmp_path / 'run0' / 'split.json'} --out RUN`" in section
+    assert section.count("--split") == 1   # fold-1's run is not at hand: no training command
     before = page.read_text()
     again = f"cv={tmp_path / 'fold-0'},{tmp_path / 'fold-0'}"
     assert results.main(["--folds", again, "--page", str(page)]) == 2
