@@ -131,10 +131,8 @@ def _run_line(label: str, m: dict, split: bool = False) -> str:
              steps and f"{steps} steps at batch {training.get('batch_size')}", precision and f"precision {precision}",
              run.get("checkpoint") and f"checkpoint {run['checkpoint']}"]
     trained = RunDir(run["dir"])
-    command = training_command(trained.config()) if trained.is_run() else ""
-    if command and split:
-        command = command.replace(" --out RUN", f" --split {trained.split_file} --out RUN")
-    command = f" trained by `{command}`," if command else ""
+    command = (f" trained by `{training_command(trained.config(), trained.split_file if split else None)}`,"
+               if trained.is_run() else "")
     return (f"- **{label}**: run `{run['dir']}` ({'; '.join(f for f in facts if f)}),{command} "
             f"evaluated by `{m['command']}`.")
 

@@ -47,9 +47,9 @@ def _checkpoint_record(run: RunDir, which: str, restored: str) -> dict:
     return record
 
 
-def training_command(cfg) -> str:
+def training_command(cfg, split_file=None) -> str:
     """The ``python -m mri_gan.train`` command of a run's config: ``--set`` for every setting its
-    preset does not give."""
+    preset does not give (and ``--split`` where the run trained on a given split)."""
     from mri_gan.config import resolve
 
     def text(value) -> str:
@@ -60,7 +60,8 @@ def training_command(cfg) -> str:
     preset = resolve(cfg.model, cfg.preset, cfg.data, {"target": cfg.pix2pix.target}).flat()
     sets = [f"--set {key}={text(value)}" for key, value in cfg.flat().items() if value != preset[key]]
     return " ".join([f"python -m mri_gan.train --model {cfg.model} --data {cfg.data} --target {cfg.pix2pix.target} "
-                     f"--preset {cfg.preset}", *sets, "--out RUN"])
+                     f"--preset {cfg.preset}", *sets, *([f"--split {split_file}"] if split_file else []),
+                     "--out RUN"])
 
 
 def _card(cfg, shipped: dict, split: dict, parameters: int, weights_mb: float) -> str:
